@@ -1,0 +1,45 @@
+"""paddle_mnist: the handwritten-digit chapter of PaddlePaddle's course "零基础实践深度学习",
+ported to Paddle 3, with tools to *see* what an optimizer and a learning rate do to training.
+
+Course names are kept: ``load_data(mode)``, ``MNIST``, ``train``.
+"""
+
+import importlib.util
+
+__version__ = "0.1.0"
+
+PADDLE_MISSING = (
+    "paddle_mnist needs PaddlePaddle, which is not installed: "
+    "CPU: pip install 'paddlepaddle>=3.0' (or pip install -e '.[cpu]'); "
+    "GPU: pip install paddlepaddle-gpu from Paddle's own index "
+    "(see https://www.paddlepaddle.org.cn/install/quick), then pip install -e ."
+)
+
+# Checked without importing paddle (importing it takes seconds and hundreds of MB).
+if importlib.util.find_spec("paddle") is None:
+    raise ImportError(PADDLE_MISSING)
+
+_LAZY = {
+    "load_data": "paddle_mnist.data",
+    "load_dataset": "paddle_mnist.data",
+    "MnistDataset": "paddle_mnist.data",
+    "MNIST": "paddle_mnist.model",
+    "build_model": "paddle_mnist.model",
+    "build_optimizer": "paddle_mnist.optim",
+    "TrainConfig": "paddle_mnist.train",
+    "train": "paddle_mnist.train",
+    "compare": "paddle_mnist.compare",
+    "plot": "paddle_mnist.plot",
+    "predict": "paddle_mnist.predict",
+}
+
+
+def __getattr__(name):
+    """Import submodules on first use, so `import paddle_mnist` stays fast."""
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        return getattr(module, name)
+    raise AttributeError(f"module 'paddle_mnist' has no attribute {name!r}")
+
+
+__all__ = sorted(_LAZY)

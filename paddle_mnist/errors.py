@@ -1,0 +1,16 @@
+"""The errors every command turns into one line on stderr and a non-zero exit.
+
+Learners should see *what* is wrong with *which* file or option, not a traceback.
+"""
+
+
+class PaddleMnistError(Exception):
+    """Base class: anything the CLI reports as a one-line error."""
+
+
+class DataError(PaddleMnistError, ValueError):
+    """A data file (or directory) is missing or malformed. The message names the file and the fault."""
+
+
+class ConfigError(PaddleMnistError, ValueError):
+    """A bad option: an unknown optimizer or schedule, an impossible value, a missing extra."""

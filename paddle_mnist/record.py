@@ -1,0 +1,69 @@
+"""The run record: one JSON file per training run (the DeepOBS way).
+
+The trainer writes it (after every epoch, atomically); comparisons and plots only read it.
+Layout of ``record.json`` (schema ``paddle_mnist.run/1``)::
+
+    schema        "paddle_mnist.run/1"
+    name          run name, e.g. "adam-lr0.01-bs100-s0"
+    status        "running" | "completed" | "diverged" | "stopped_early" | "interrupted"
+    config        every TrainConfig field (optimizer, lr, epochs, batch_size, seed, ...)
+    config_id     hash of the config fields that change the result (not out/resume/device)
+    data          {path, sha256, sizes: {train, valid, eval}, pixel_range, synthetic}
+    fairness      {init_weights_sha256, batch_order_sha256}: equal across a fair comparison
+    environment   {paddle, python, numpy, device, threads, platform}
+    steps_per_epoch  batches per epoch
+    steps         {loss: [...], lr: [...]}: one entry per optimizer step, in order
+    epochs        [{epoch, train_loss, train_acc, valid_loss, valid_acc, lr, seconds}, ...]
+    best          {epoch, valid_acc} of the best checkpoint, or null
+    eval          {loss, acc} on the eval split with the best checkpoint, or null
+    divergence    null, or {step, reason}
+    timing        {wall_seconds, train_seconds, images_per_second}
+
+Non-finite numbers (a diverged loss) are stored as null, so the file stays valid JSON.
+"""
+
+import glob
+import json
+import math
+import os
+
+from paddle_mnist.errors import DataError
+from paddle_mnist.files import read_json, write_json
+
+SCHEMA = "paddle_mnist.run/1"
+RECORD_FILE = "record.json"
+STATUSES = ("running", "completed", "diverged", "stopped_early", "interrupted")
+FINISHED = ("completed", "diverged", "stopped_early")
+
+
+def finite_or_none(x):
+    """A float for JSON: NaN and infinities become null."""
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def save_record(run_dir, record):
+    write_json(os.path.join(run_dir, RECORD_FILE), record)
+
+
+def load_record(path):
+    """Read one record (a record.json or the run directory holding it); a bad file is a DataError."""
+    if os.path.isdir(path):
+        path = os.path.join(path, RECORD_FILE)
+    try:
+        record = read_json(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such run record") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not a run record (not valid JSON: {e})") from None
+    if not isinstance(record, dict) or record.get("schema") != SCHEMA:
+        raise DataError(f"{path}: not a run record (schema is not {SCHEMA!r})")
+    return record
+
+
+def find_records(directory):
+    """All records under `directory` (any depth), sorted by path."""
+    if not os.path.isdir(directory):
+        raise DataError(f"{directory}: no such directory")
+    paths = sorted(glob.glob(os.path.join(glob.escape(directory), "**", RECORD_FILE), recursive=True))
+    return [load_record(p) for p in paths]

@@ -1,0 +1,21 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="paddle_mnist",
+    version="0.1.0",
+    description="The PaddlePaddle course's MNIST chapter on Paddle 3: train, compare optimizers and learning rates, plot.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["paddle_mnist", "paddle_mnist.*"]),
+    python_requires=">=3.9",
+    # Paddle is not here on purpose: users of the GPU wheel (paddlepaddle-gpu) must not get the CPU
+    # wheel installed on top of it. Pick one: the `cpu` extra, or the GPU wheel from Paddle's index.
+    install_requires=["numpy", "pillow", "matplotlib", "tqdm"],
+    extras_require={
+        "cpu": ["paddlepaddle>=3.0"],
+        "test": ["pytest", "nbclient", "nbformat", "ipykernel"],
+        "visualdl": ["visualdl"],
+        "wandb": ["wandb"],
+    },
+    entry_points={"console_scripts": ["paddle-mnist=paddle_mnist.cli:main"]},
+)
