@@ -1,0 +1,24 @@
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "mnist"
+REAL15K = SHARED / "mnist-real15k.json.gz"
+
+# Tests never touch the network, and keep their parsed-data cache out of the user's home.
+os.environ["PADDLE_MNIST_OFFLINE"] = "1"
+os.environ.setdefault("WANDB_MODE", "offline")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache_dir(tmp_path_factory):
+    os.environ["PADDLE_MNIST_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture
+def real15k():
+    if not REAL15K.exists():
+        pytest.skip("real digits not present (../shared/mnist/mnist-real15k.json.gz)")
+    return str(REAL15K)

@@ -1,0 +1,227 @@
+"""The training tool: records, determinism, resume, early stopping, divergence, the CLI."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import paddle_mnist.train as train_module
+from paddle_mnist.data import load_dataset
+from paddle_mnist.errors import ConfigError
+from paddle_mnist.record import load_record
+from paddle_mnist.train import TrainConfig, is_diverged, train
+
+
+@pytest.fixture(scope="module")
+def small():
+    """300 synthetic training digits: 3 steps an epoch at batch 100."""
+    return load_dataset("synthetic", synthetic_size=(300, 100, 100))
+
+
+def cfg(**kw):
+    base = dict(model="cnn", optimizer="sgd", lr=0.05, epochs=2, batch_size=100, seed=0, threads=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def run_cli(*args, cwd, timeout=300):
+    return subprocess.run([sys.executable, "-m", "paddle_mnist", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_record_holds_every_step_and_epoch(small, tmp_path):
+    out = tmp_path / "run"
+    record = train(cfg(out=str(out), epochs=2), data=small, progress=False)
+    assert record["status"] == "completed"
+    assert record["steps_per_epoch"] == 3
+    assert len(record["steps"]["loss"]) == 6 and len(record["steps"]["lr"]) == 6
+    assert record["steps"]["lr"] == [0.05] * 6
+    assert [e["epoch"] for e in record["epochs"]] == [1, 2]
+    for e in record["epochs"]:
+        assert 0 <= e["train_acc"] <= 1 and 0 <= e["valid_acc"] <= 1 and e["valid_loss"] > 0
+    assert 0 <= record["eval"]["acc"] <= 1 and record["eval"]["epoch"] == record["best"]["epoch"]
+    assert record["data"]["synthetic"] is True and record["data"]["sizes"]["train"] == 300
+    assert record["environment"]["paddle"]
+    assert record["timing"]["images_per_second"] > 0
+    # the file on disk is the same record, strict JSON, and the checkpoints exist
+    text = (out / "record.json").read_text()
+    assert "NaN" not in text and json.loads(text) == record
+    for name in ("best.pdparams", "best.pdopt", "last.pdckpt"):
+        assert (out / name).stat().st_size > 0
+    assert not [p for p in os.listdir(out) if p.endswith(".tmp")]
+
+
+def test_same_seed_same_curves_and_fair_start(small):
+    a = train(cfg(), data=small, progress=False)
+    b = train(cfg(), data=small, progress=False)
+    assert a["steps"]["loss"] == b["steps"]["loss"]
+    assert a["epochs"][-1]["valid_loss"] == b["epochs"][-1]["valid_loss"]
+    # another optimizer and lr: same initial weights and batches, different curve
+    c = train(cfg(optimizer="adam", lr=0.001), data=small, progress=False)
+    assert c["fairness"] == a["fairness"]
+    assert c["steps"]["loss"][0] == a["steps"]["loss"][0]  # same weights, same first batch
+    assert c["steps"]["loss"][1:] != a["steps"]["loss"][1:]
+    # another seed: other weights and batch order
+    d = train(cfg(seed=1), data=small, progress=False)
+    assert d["fairness"]["init_weights_sha256"] != a["fairness"]["init_weights_sha256"]
+    assert d["fairness"]["batch_order_sha256"] != a["fairness"]["batch_order_sha256"]
+
+
+def test_resume_gives_the_same_curves(small, tmp_path, monkeypatch):
+    config = dict(optimizer="momentum", lr=0.05, epochs=3, schedule="step")
+    whole = train(cfg(out=str(tmp_path / "whole"), **config), data=small, progress=False)
+
+    # interrupt the second run in the middle of its second epoch
+    real_batches = train_module.batches
+    calls = {"n": 0}
+
+    def interrupted_batches(*args, **kwargs):
+        for i, batch in enumerate(real_batches(*args, **kwargs)):
+            if kwargs.get("epoch") == 1 and i == 1:
+                raise KeyboardInterrupt
+            yield batch
+
+    monkeypatch.setattr(train_module, "batches", interrupted_batches)
+    out = str(tmp_path / "cut")
+    cut = train(cfg(out=out, **config), data=small, progress=False)
+    assert cut["status"] == "interrupted"
+    assert len(load_record(out)["epochs"]) == 1
+    monkeypatch.setattr(train_module, "batches", real_batches)
+
+    resumed = train(cfg(out=out, resume=True, **config), data=small, progress=False)
+    assert resumed["status"] == "completed"
+    assert resumed["steps"]["loss"] == whole["steps"]["loss"]
+    assert resumed["steps"]["lr"] == whole["steps"]["lr"]
+    assert [e["valid_loss"] for e in resumed["epochs"]] == [e["valid_loss"] for e in whole["epochs"]]
+    assert resumed["eval"] == whole["eval"]
+
+
+def test_resume_refuses_another_config(small, tmp_path):
+    out = str(tmp_path / "run")
+    train(cfg(out=out, epochs=1), data=small, progress=False)
+    with pytest.raises(ConfigError, match="different configuration"):
+        train(cfg(out=out, epochs=1, lr=0.5, resume=True), data=small, progress=False)
+
+
+def test_early_stopping(small, tmp_path, monkeypatch):
+    accs = iter([0.5, 0.4, 0.3, 0.2, 0.1])
+    real_evaluate = train_module.evaluate
+
+    def fake_evaluate(model, split, loss_fn, batch_size=1000):
+        loss, _ = real_evaluate(model, split, loss_fn, batch_size)
+        return loss, next(accs) if split is small.valid else _
+
+    monkeypatch.setattr(train_module, "evaluate", fake_evaluate)
+    record = train(cfg(out=str(tmp_path / "r"), epochs=5, patience=2), data=small, progress=False)
+    assert record["status"] == "stopped_early"
+    assert [e["epoch"] for e in record["epochs"]] == [1, 2, 3]
+    assert record["best"] == {"epoch": 1, "valid_acc": 0.5}
+    assert record["eval"]["epoch"] == 1
+
+
+def test_divergence_rule_on_the_two_measured_shapes():
+    # SGD lr 100 on the real digits: no NaN, the loss sits at 40-60 (chance is ln 10 = 2.3)
+    climbing = [2.3] + list(np.linspace(10, 55, 30))
+    assert next(i for i in range(1, 31) if is_diverged(climbing[:i])) == 20
+    # SGD lr 0.5: one spike to 30 at step 1, then it trains down to ~0.6
+    spike = [2.3, 30.0] + list(np.linspace(2.3, 0.6, 200))
+    assert not any(is_diverged(spike[:i]) for i in range(1, len(spike) + 1))
+    assert is_diverged([2.3, None]) == "loss is not finite"
+
+
+def test_huge_lr_is_recorded_as_diverged(small, tmp_path):
+    record = train(cfg(out=str(tmp_path / "d"), lr=1e4, epochs=50, batch_size=10), data=small, progress=False)
+    assert record["status"] == "diverged"
+    assert record["divergence"]["step"] == len(record["steps"]["loss"]) < 50 * 30
+    assert record["eval"] is None
+    assert load_record(str(tmp_path / "d"))["status"] == "diverged"
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(optimizer="adamm"), "--optimizer 'adamm' is unknown"),
+    (dict(lr=-1.0), "--lr must be a positive number"),
+    (dict(epochs=0), "--epochs must be a positive integer"),
+    (dict(schedule="zigzag"), "--schedule 'zigzag' is unknown"),
+    (dict(model="resnet"), "--model 'resnet' is unknown"),
+])
+def test_bad_config_names_the_option(bad, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        TrainConfig(**bad).check()
+
+
+def test_cli_train_end_to_end(tmp_path):
+    res = run_cli("train", "--data", "synthetic", "--optimizer", "adam", "--lr", "0.001",
+                  "--epochs", "1", "--quiet", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    run_dir = tmp_path / "work" / "runs" / "adam-lr0.001-s0"
+    record = json.loads((run_dir / "record.json").read_text())
+    assert record["status"] == "completed" and record["config"]["optimizer"] == "adam"
+    assert "adam-lr0.001-s0: completed" in res.stdout
+
+
+def test_tools_train_takes_the_same_flags(tmp_path):
+    tool = os.path.join(os.path.dirname(__file__), "..", "tools", "train.py")
+    res = subprocess.run([sys.executable, tool, "--data", "synthetic", "--epochs", "1", "--lr", "1e4",
+                          "--batch-size", "10", "--out", "r", "--quiet"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 3, res.stderr  # diverged: documented exit code
+    assert json.loads((tmp_path / "r" / "record.json").read_text())["status"] == "diverged"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--optimizer", "foo"], "--optimizer 'foo' is unknown"),
+    (["--data", "missing.json.gz"], "missing.json.gz"),
+    (["--opt", "nosuch=1"], "nosuch"),
+])
+def test_cli_bad_input_is_one_line(tmp_path, args, message):
+    res = run_cli("train", "--epochs", "1", "--quiet", *args, cwd=tmp_path)
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("paddle-mnist: error:"), res.stderr
+    assert message in lines[0] and "Traceback" not in res.stderr
+
+
+def test_cli_sigint_keeps_the_record_and_resume_finishes(tmp_path):
+    args = [sys.executable, "-m", "paddle_mnist", "train", "--data", "synthetic", "--epochs", "30",
+            "--batch-size", "50", "--out", "run", "--quiet"]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    record_path = tmp_path / "run" / "record.json"
+    deadline = time.time() + 120
+    while not record_path.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    record = json.loads(record_path.read_text())
+    assert record["status"] == "interrupted" and 1 <= len(record["epochs"]) < 30
+    res = run_cli("train", "--data", "synthetic", "--epochs", "30", "--batch-size", "50", "--out", "run",
+                  "--resume", "--quiet", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    record = json.loads(record_path.read_text())
+    assert record["status"] == "completed" and len(record["epochs"]) == 30
+    assert len(record["steps"]["loss"]) == 30 * record["steps_per_epoch"]
+
+
+# ---- real digits (skipped when ../shared/mnist is absent) ----
+
+def test_real_digits_adam_reaches_96_percent(real15k, tmp_path):
+    record = train(cfg(optimizer="adam", lr=0.01, epochs=3, threads=None), data=load_dataset(real15k),
+                   progress=False)
+    assert record["status"] == "completed"
+    assert record["eval"]["acc"] >= 0.96, record["eval"]
+
+
+def test_real_digits_divergence_cases(real15k):
+    data = load_dataset(real15k)
+    high = train(cfg(lr=100.0, epochs=1, threads=None), data=data, progress=False)
+    assert high["status"] == "diverged"
+    assert all(x is not None for x in high["steps"]["loss"])  # diverged without any NaN
+    spiky = train(cfg(lr=0.5, epochs=1, threads=None), data=data, progress=False)
+    assert spiky["status"] == "completed"
+    assert max(spiky["steps"]["loss"]) > 5 * spiky["steps"]["loss"][0]  # the spike is there ...
+    assert spiky["epochs"][-1]["valid_acc"] > 0.5  # ... and it trains anyway
