@@ -5,6 +5,7 @@ Course names are kept: ``load_data(mode)``, ``MNIST``, ``train``.
 """
 
 import importlib.util
+import warnings
 
 __version__ = "0.1.0"
 
@@ -18,6 +19,10 @@ PADDLE_MISSING = (
 # Checked without importing paddle (importing it takes seconds and hundreds of MB).
 if importlib.util.find_spec("paddle") is None:
     raise ImportError(PADDLE_MISSING)
+
+# Paddle's import warns about a C++ build cache (ccache) that only matters to people compiling
+# custom operators; for learners it is noise on every command.
+warnings.filterwarnings("ignore", message="No ccache found")
 
 _LAZY = {
     "load_data": "paddle_mnist.data",

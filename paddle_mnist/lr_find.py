@@ -5,9 +5,13 @@ and watch the loss: at first nothing happens (the lr is too small), then the los
 learning rates), then it shoots up (too large). We stop when it diverges, put the network back
 as it was, and suggest two learning rates, as fastai does:
 
-* **steepest descent**: where the smoothed loss falls fastest (per factor of lr);
+* **steepest descent**: where the smoothed loss falls fastest (per factor of lr), on the way
+  down to its minimum;
 * **minimum / 10**: a tenth of the lr at the lowest smoothed loss (the minimum itself is already
   on the edge of divergence).
+
+Too large a learning rate does not always end in NaN: SGD on the cnn often "dies" instead, its
+loss settling at ln 10 ≈ 2.3 (every digit guessed at 10%). That, too, is the end of the useful range.
 
 Both are a place to start, not an answer: train with them and compare (``paddle-mnist compare``).
 """
@@ -101,7 +105,7 @@ def lr_find(optimizer="sgd", data=None, *, model="cnn", start=1e-5, end=10.0, st
     beta = smoothing_for(steps) if smoothing is None else smoothing
     _check("smoothing", beta, lambda v: 0 <= v < 1, "in [0, 1)")
 
-    dataset = data if hasattr(data, "train") else load_dataset(data, seed=seed)
+    dataset = load_dataset(data, seed=seed, progress=progress)
     paddle.seed(seed)
     net = build_model(model) if isinstance(model, str) else model
     model_name = model if isinstance(model, str) else type(model).__name__

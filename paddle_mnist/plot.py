@@ -29,15 +29,14 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullLocator
 
 from paddle_mnist.errors import ConfigError, DataError
 from paddle_mnist.files import atomic_path
-from paddle_mnist.record import find_records
+from paddle_mnist.record import FINISHED, find_records
 
 FORMATS = ("png", "svg", "pdf")
 DPI = 120
-FIGURE_NAMES = ("loss_by_optimizer", "loss_by_lr", "lr_sensitivity", "epochs", "seeds")
 
 # Config fields that do not change what a run computes (where it wrote, on which device, ...),
 # plus the seed, which is averaged over rather than drawn as its own line.
@@ -76,8 +75,8 @@ class Group:
 
     @property
     def line(self):
-        """The sensitivity-plot line this group is a point of: optimizer + other fields."""
-        return (self.optimizer, self.extras)
+        """Which sensitivity-plot line the group is a point of (optimizer + other fields), hashable."""
+        return (self.optimizer, _canon(self.extras))
 
     @property
     def diverged(self):
@@ -113,8 +112,9 @@ def _check_record(record, where):
         raise bad("config.optimizer is not a string")
     if not _is_number(config.get("lr")):
         raise bad("config.lr is not a number")
-    if not isinstance(record.get("data"), dict):
-        raise bad("'data' is not an object")
+    for key in ("data", "steps", "fairness", "eval", "timing"):
+        if not (isinstance(record.get(key), dict) or (key != "data" and record.get(key) is None)):
+            raise bad(f"{key!r} is not an object")
     losses = (record.get("steps") or {}).get("loss", [])
     if not isinstance(losses, list) or not all(x is None or _is_number(x) for x in losses):
         raise bad("steps.loss is not a list of numbers/nulls")
@@ -161,9 +161,9 @@ def _fairness_warnings(records):
                 groups.setdefault(ident, {}).setdefault(value, []).append(r["name"])
         for ident, hashes in groups.items():
             if len(hashes) > 1:
-                names = " vs ".join(names[0] for names in hashes.values())
+                examples = " vs ".join(names[0] for names in hashes.values())
                 seed = dict(zip(by, ident))["seed"]
-                lines.append(f"runs with seed {seed} started from different {what} ({names}): "
+                lines.append(f"runs with seed {seed} started from different {what} ({examples}): "
                              f"their comparison is not like-for-like")
                 break  # one line per kind of hash is enough
     return lines
@@ -278,14 +278,17 @@ def _seeds_note(group, groups, divergence=False):
     return f" ({', '.join(notes)})" if notes else ""
 
 
-def _seeds_title(groups, what="; each line: mean of {n} seeds"):
+def _seeds_title(groups, text="; each line: mean of {n} seeds"):
+    """The seed count, said once in the legend title, when every line has the same number (> 1)."""
     counts = {len(g.runs) for g in groups}
-    return what.format(n=counts.pop()) if len(counts) == 1 and min(len(g.runs) for g in groups) > 1 else ""
+    n = counts.pop() if len(counts) == 1 else 1
+    return text.format(n=n) if n > 1 else ""
 
 
 def step_losses(record):
     """The per-step training loss as floats; null (non-finite) becomes NaN."""
-    return np.array([np.nan if x is None else x for x in record.get("steps", {}).get("loss", [])], float)
+    losses = (record.get("steps") or {}).get("loss", [])
+    return np.array([np.nan if x is None else x for x in losses], float)
 
 
 def running_mean(values, window):
@@ -382,12 +385,21 @@ def _styles(extras_list):
 # figures
 
 
+class NotebookFigure(Figure):
+    """A Figure that Jupyter shows as a PNG by itself, even when pyplot was never imported."""
+
+    def _repr_png_(self):
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=DPI)
+        return buffer.getvalue()
+
+
 def _new_figure(figsize, show):
     if show:  # pyplot only when asked to show: it owns windows and the notebook's inline output
         import matplotlib.pyplot as plt
 
-        return plt.figure(figsize=figsize, layout="constrained")
-    return Figure(figsize=figsize, layout="constrained")
+        return plt.figure(figsize=figsize, layout="constrained", FigureClass=NotebookFigure)
+    return NotebookFigure(figsize=figsize, layout="constrained")
 
 
 def _grid(n, show, title, panel=(4.6, 3.3), ncols_max=3, legend_rows=1):
@@ -416,10 +428,20 @@ def _figure_legend(fig, axes, extra_handles=(), title=None):
         handles.append(h)
         labels.append(h.get_label())
     if handles:
-        ncol = min(len(handles), 4)
+        ncol = _legend_columns(labels, fig.get_figwidth())
         legend = fig.legend(handles, labels, loc="outside lower center", ncol=ncol, fontsize=9,
                             frameon=False, title=title, title_fontsize=9, handlelength=3)
         legend.get_title().set_color("0.35")
+
+
+def _legend_columns(labels, width_inches, most=4):
+    """As many columns (filled top to bottom) as fit: about 13 characters of 9-point text per inch."""
+    for ncol in range(min(most, len(labels)), 1, -1):
+        rows = math.ceil(len(labels) / ncol)
+        columns = [labels[i:i + rows] for i in range(0, len(labels), rows)]
+        if sum(max(map(len, c)) + 6 for c in columns) <= width_inches * 13:
+            return ncol
+    return 1
 
 
 def _diverged_handle(text="diverged (loss became NaN/inf)"):
@@ -445,7 +467,8 @@ def _loss_panels(runs, panels, colour, label, title, window, show):
             c, ls = colour(g), styles[_canon(g.extras)]
             if window > 1:
                 ax.plot(x, mean, color=c, alpha=0.25, linewidth=0.8)
-            ax.plot(x, smooth, color=c, linestyle=ls, linewidth=1.8, label=label(g) + _seeds_note(g, runs.groups))
+            ax.plot(x, smooth, color=c, linestyle=ls, linewidth=1.8,
+                    label=label(g) + _seeds_note(g, runs.groups))
             finite = mean[np.isfinite(mean)]
             if finite.size:
                 first_losses.append(finite[0])
@@ -463,20 +486,23 @@ def _loss_panels(runs, panels, colour, label, title, window, show):
         ax.grid(True, which="minor", alpha=0.1)
     _clip_loss_axis(axes, all_values, first_losses)
     _label_grid(fig, axes, xlabel, "Training loss (log scale)")
-    if mode == "steps" and len({r.get("steps_per_epoch") for r in runs.records} - {None}) == 1:
-        spe = runs.records[0]["steps_per_epoch"]
-        for ax in axes[: min(len(axes), 3)]:  # top row: epochs above the steps
+    spes = {r.get("steps_per_epoch") for r in runs.records}
+    longest = max(len(step_losses(r)) for r in runs.records)
+    if mode == "steps" and None not in spes and longest >= 2 * min(spes):  # two epochs or more
+        spe = spes.pop()
+        for ax in axes[: axes[0].get_gridspec().ncols]:  # top row: epochs above the steps
             top_axis = ax.secondary_xaxis("top", functions=(lambda s: s / spe, lambda e: e * spe))
             top_axis.set_xlabel("Epoch", fontsize=8)
             top_axis.tick_params(labelsize=8)
             top_axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     note = f"light: every step, dark: running mean over {window} steps" if window > 1 else "every step"
-    _figure_legend(fig, axes, [_diverged_handle()] if any_diverged else [], title=note + _seeds_title(runs.groups))
+    _figure_legend(fig, axes, [_diverged_handle()] if any_diverged else [],
+                   title=note + _seeds_title(runs.groups))
     return fig
 
 
 def _clip_loss_axis(axes, curves, first_losses):
-    """Log-scale y limits from the curves, capped at 3x the largest starting loss.
+    """Log-scale y limits from the curves, capped at 10x the largest starting loss.
 
     A diverging run would otherwise stretch the axis to 1e30 and flatten the curves a learner
     wants to read; its diverged marker is moved onto the top edge.
@@ -485,7 +511,7 @@ def _clip_loss_axis(axes, curves, first_losses):
     values = values[np.isfinite(values) & (values > 0)]
     if not values.size:
         return
-    top = min(values.max(), 3 * max(first_losses)) * 1.3
+    top = min(values.max(), 10 * max(first_losses)) * 1.3
     axes[0].set_ylim(values.min() / 1.3, top)  # the panels share their y axis
     for ax in axes:
         for line in ax.lines:
@@ -514,9 +540,10 @@ def figure_loss_by_optimizer(runs, window, show=False):
     for g in runs.groups:
         by_opt.setdefault(g.optimizer, []).append(g)
     panels = [(name, gs) for name, gs in by_opt.items()]
+    title = ("Training loss of each optimizer at each learning rate" if len(runs.groups) > 1
+             else "Training loss at every optimizer step")
     return _loss_panels(runs, panels, lambda g: lr_colour[g.lr],
-                        lambda g: _join(_lr_text(g.lr), _extras_label(g.extras)),
-                        "Training loss of each optimizer at each learning rate", window, show)
+                        lambda g: _join(_lr_text(g.lr), _extras_label(g.extras)), title, window, show)
 
 
 def figure_loss_by_lr(runs, window, show=False):
@@ -553,7 +580,8 @@ def figure_lr_sensitivity(runs, show=False):
     fig.suptitle("How the learning rate decides the result (final epoch, validation split)", fontsize=12)
     panels = ((ax_acc, "valid_acc", 100.0), (ax_loss, "valid_loss", 1.0))
     ax_loss.set_yscale("log")
-    for (opt, extras), groups in lines.items():
+    for groups in lines.values():
+        opt, extras = groups[0].optimizer, groups[0].extras
         label = _join(opt, _extras_label(extras))
         style = dict(color=colours[opt], linestyle=styles[_canon(extras)], marker="o", markersize=5,
                      linewidth=1.8)
@@ -583,11 +611,15 @@ def figure_lr_sensitivity(runs, show=False):
     ax_acc.set_title("Accuracy (higher is better)", fontsize=11)
     ax_loss.set_ylabel("Final validation loss (log scale)")
     ax_loss.set_title("Loss (lower is better)", fontsize=11)
+    lrs = sorted({g.lr for g in runs.groups})
     for ax in (ax_acc, ax_loss):
         ax.set_xscale("log")
         ax.set_xlabel("Learning rate (log scale)")
         ax.grid(True, which="major", alpha=0.3)
-    handle = Line2D([], [], label="diverged: no final result (× in the shaded band, optimizer's colour)",
+        if len(lrs) <= 8:  # ticks at the learning rates that were tried
+            ax.set_xticks(lrs, [f"{lr:g}" for lr in lrs])
+            ax.xaxis.set_minor_locator(NullLocator())
+    handle = Line2D([], [], label="diverged: no final result (× in the red band)",
                     **{**DIVERGED, "color": "0.2"})
     _figure_legend(fig, [ax_acc, ax_loss], [handle] if rows else [])
     return fig
@@ -610,16 +642,19 @@ def figure_epochs(runs, show=False):
     styles = _styles([g.extras for g in runs.groups])
     lrs = sorted({g.lr for g in runs.groups})
     markers = {lr: LR_MARKERS[i % len(LR_MARKERS)] for i, lr in enumerate(lrs)}
-    n_labels = len(runs.groups)
-    fig = _new_figure((11.0, 7.4 + 0.25 * math.ceil(n_labels / 4)), show)
-    axs = fig.subplots(2, 2, sharex=True)
+    # Up to 8 lines: one legend entry per line. More: colour = optimizer, marker = lr, explained once.
+    compact = len(runs.groups) > 8
+    n_entries = len(colours) + len(lrs) + len(styles) if compact else len(runs.groups)
+    fig = _new_figure((11.0, 7.4 + 0.25 * math.ceil(n_entries / 4)), show)
+    axs = fig.subplots(2, 2, sharex=True, sharey="row")  # train and valid on one scale: see the gap
     fig.suptitle("Per epoch: loss and accuracy on the training and validation splits", fontsize=12)
     panels = [(axs[0, 0], "train_loss", "Training loss (log scale)", 1.0),
               (axs[0, 1], "valid_loss", "Validation loss (log scale)", 1.0),
               (axs[1, 0], "train_acc", "Training accuracy (%)", 100.0),
               (axs[1, 1], "valid_acc", "Validation accuracy (%)", 100.0)]
     for g in runs.groups:
-        label = _join(g.optimizer, _lr_text(g.lr), _extras_label(g.extras)) + _seeds_note(g, runs.groups, True)
+        label = _join(g.optimizer, _lr_text(g.lr), _extras_label(g.extras))
+        label += _seeds_note(g, runs.groups, divergence=True)
         for i, r in enumerate(g.runs):
             epochs = r.get("epochs") or []
             x = [e.get("epoch", k + 1) for k, e in enumerate(epochs)]
@@ -627,16 +662,33 @@ def figure_epochs(runs, show=False):
                 y = [np.nan if e.get(key) is None else e[key] * scale for e in epochs]
                 ax.plot(x, y, color=colours[g.optimizer], linestyle=styles[_canon(g.extras)],
                         marker=markers[g.lr], markersize=5, linewidth=1.5,
-                        alpha=0.9 if len(g.runs) == 1 else 0.6, label=label if i == 0 else None)
+                        alpha=0.9 if len(g.runs) == 1 else 0.6,
+                        label=label if i == 0 and not compact else None)
     for ax, key, ylabel, _ in panels:
         ax.set_ylabel(ylabel)
+        ax.yaxis.set_tick_params(labelleft=True)
         ax.grid(True, alpha=0.3)
         if "loss" in key:
             ax.set_yscale("log")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    last = max((len(r.get("epochs") or []) for r in runs.records), default=1)
+    axs[1, 0].set_xlim(0.7, last + 0.3)  # also sensible for a single epoch
     for ax in axs[1]:
         ax.set_xlabel("Epoch")
-    _figure_legend(fig, [axs[0, 0]], title=_seeds_title(runs.groups, "one line per seed ({n} seeds)") or None)
+    title = _seeds_title(runs.groups, "one line per seed ({n} seeds)") or None
+    if not compact:
+        _figure_legend(fig, [axs[0, 0]], title=title)
+        return fig
+    handles = [Line2D([], [], color=c, linewidth=2, label=name) for name, c in colours.items()]
+    handles += [Line2D([], [], color="0.4", marker=markers[lr], linestyle="none", label=_lr_text(lr))
+                for lr in lrs]
+    if len(styles) > 1:
+        extras = {_canon(g.extras): g.extras for g in runs.groups}
+        handles += [Line2D([], [], color="0.4", linestyle=ls, label=_extras_label(extras[key]))
+                    for key, ls in styles.items()]
+    _figure_legend(fig, [], handles, title="colour: optimizer, marker: learning rate"
+                   + (", line style: other settings" if len(styles) > 1 else "")
+                   + (f"; {title}" if title else ""))
     return fig
 
 
@@ -687,15 +739,16 @@ def figure_seeds(runs, window, show=False):
 
 
 RUN_COLUMNS = ["name", "optimizer", "lr"]
-RESULT_COLUMNS = ["seed", "status", "epochs", "train_loss", "valid_loss", "valid_acc", "eval_acc",
+RESULT_COLUMNS = ["seed", "status", "epochs_done", "train_loss", "valid_loss", "valid_acc", "eval_acc",
                   "seconds", "best"]
 
 
 def _rank(group):
-    """Sort key: no divergence first, then higher mean valid accuracy, then lower valid loss."""
-    acc, _ = sensitivity_points(group)["valid_acc"]
-    loss, _ = sensitivity_points(group)["valid_loss"]
-    return (len(group.diverged) > 0, -acc, math.inf if loss is None else loss, group.lr)
+    """Sort key: finished runs first (not one still running), higher mean valid accuracy, lower loss."""
+    unfinished = any(r.get("status") not in FINISHED for r in group.runs)
+    points = sensitivity_points(group)
+    loss = points["valid_loss"][0]
+    return (unfinished, -points["valid_acc"][0], math.inf if loss is None else loss, group.lr)
 
 
 def summary_rows(records):
@@ -725,7 +778,7 @@ def summary_rows(records):
             row.update({
                 "seed": r["config"].get("seed"),
                 "status": r.get("status"),
-                "epochs": len(r.get("epochs") or []),
+                "epochs_done": len(r.get("epochs") or []),
                 "train_loss": last.get("train_loss"),
                 "valid_loss": last.get("valid_loss"),
                 "valid_acc": last.get("valid_acc"),
@@ -748,16 +801,21 @@ def _pct(x):
     return "–" if x is None else f"{100 * x:.2f}%"
 
 
-def _num(x, digits=4):
-    return "–" if x is None else f"{x:.{digits}g}" if abs(x) >= 1e4 or abs(x) < 1e-3 else f"{x:.{digits}f}"
+def _num(x):
+    if x is None:
+        return "–"
+    return f"{x:.4g}" if abs(x) >= 1e4 or abs(x) < 1e-3 else f"{x:.4f}"
+
+
+def _secs(x):
+    return "–" if x is None else f"{x:.1f}"
 
 
 def _mean_text(values, fmt):
+    """One value as it is; several (seeds) as mean ± std."""
     values = [v for v in values if v is not None]
-    if not values:
-        return "–"
-    if len(values) == 1:
-        return fmt(values[0])
+    if len(values) <= 1:
+        return fmt(values[0] if values else None)
     return f"{fmt(float(np.mean(values)))} ± {fmt(float(np.std(values))).rstrip('%')}"
 
 
@@ -767,37 +825,40 @@ def _table(header, body):
     return "\n".join(lines)
 
 
+def _best_cells(line_rows):
+    """best lr, valid acc, eval acc, seconds, status of one optimizer (+ other fields), over seeds."""
+    chosen = [r for r in line_rows if r["best"] == "yes"]
+    if not chosen:
+        all_diverged = all(r["status"] == "diverged" for r in line_rows)
+        why = "every run diverged" if all_diverged else "no run finished an epoch"
+        return ["–", "–", "–", "–", why]
+    status = ", ".join(sorted({str(r["status"]) for r in chosen}))
+    if len(chosen) > 1:
+        status += f" ({len(chosen)} seeds)"
+    return [_fmt(chosen[0]["lr"]),
+            _mean_text([r["valid_acc"] for r in chosen], _pct),
+            _mean_text([r["eval_acc"] for r in chosen], _pct),
+            _mean_text([r["seconds"] for r in chosen], _secs),
+            status]
+
+
+def _run_cells(r):
+    status = f"**{r['status']}**" if r["status"] == "diverged" else r["status"]
+    return [status, r["epochs_done"], _num(r["train_loss"]), _num(r["valid_loss"]), _pct(r["valid_acc"]),
+            _pct(r["eval_acc"]), _secs(r["seconds"]), "✓" if r["best"] else ""]
+
+
 def summary_markdown(rows):
     """The summary as Markdown: the best learning rate per optimizer, then every run."""
     extras = _extra_keys(rows)
-    several_seeds = len({_canon(r.get("seed")) for r in rows}) > 1
+    seed = ["seed"] if len({_canon(r.get("seed")) for r in rows}) > 1 else []
     lines = {}
     for row in rows:
-        key = (row["optimizer"],) + tuple(_canon(row.get(k)) for k in extras)
-        lines.setdefault(key, []).append(row)
-    best_body = []
-    for key, line_rows in lines.items():
-        chosen = [r for r in line_rows if r["best"] == "yes"]
-        ident = [line_rows[0]["optimizer"]] + [_fmt(line_rows[0].get(k)) for k in extras]
-        if not chosen:
-            diverged = sum(r["status"] == "diverged" for r in line_rows)
-            why = "every run diverged" if diverged == len(line_rows) else "no run with a final result"
-            best_body.append(ident + ["–", "–", "–", "–", why])
-            continue
-        statuses = sorted({r["status"] for r in chosen})
-        status = ", ".join(statuses) + (f" ({len(chosen)} seeds)" if len(chosen) > 1 else "")
-        seconds = _mean_text([r["seconds"] for r in chosen], lambda s: f"{s:.1f}")
-        best_body.append(ident + [_fmt(chosen[0]["lr"]), _mean_text([r["valid_acc"] for r in chosen], _pct),
-                                  _mean_text([r["eval_acc"] for r in chosen], _pct), seconds, status])
-    seed_col = ["seed"] if several_seeds else []
-    run_body = []
-    for r in rows:
-        run_body.append([r["name"], r["optimizer"], _fmt(r["lr"])] + [_fmt(r.get(k)) for k in extras]
-                        + ([_fmt(r["seed"])] if several_seeds else [])
-                        + [("**%s**" % r["status"]) if r["status"] == "diverged" else r["status"],
-                           r["epochs"], _num(r["train_loss"]), _num(r["valid_loss"]), _pct(r["valid_acc"]),
-                           _pct(r["eval_acc"]), "–" if r["seconds"] is None else f"{r['seconds']:.1f}",
-                           "✓" if r["best"] else ""])
+        lines.setdefault((row["optimizer"],) + tuple(_canon(row.get(k)) for k in extras), []).append(row)
+    best_body = [[group[0]["optimizer"]] + [_fmt(group[0].get(k)) for k in extras] + _best_cells(group)
+                 for group in lines.values()]
+    run_body = [[r["name"], r["optimizer"], _fmt(r["lr"])] + [_fmt(r.get(k)) for k in extras + seed]
+                + _run_cells(r) for r in rows]
     text = [
         "## Best learning rate per optimizer",
         "",
@@ -808,9 +869,9 @@ def summary_markdown(rows):
         "",
         "## All runs",
         "",
-        _table(["run", "optimizer", "lr"] + extras + seed_col
-               + ["status", "epochs", "train loss", "valid loss", "valid acc", "eval acc", "seconds", "best"],
-               run_body),
+        _table(["run", "optimizer", "lr"] + extras + seed + ["status", "epochs done", "train loss",
+                                                           "valid loss", "valid acc", "eval acc",
+                                                           "seconds", "best"], run_body),
     ]
     return "\n".join(text) + "\n"
 
@@ -874,7 +935,8 @@ def plot(directory_or_records, *, out=None, formats=("png",), smooth=None, show=
     """
     formats = _parse_formats(formats)
     if smooth is not None and (not isinstance(smooth, int) or isinstance(smooth, bool) or smooth < 0):
-        raise ConfigError(f"--smooth must be a whole number of steps >= 0 (1 or 0: no smoothing), not {smooth!r}")
+        raise ConfigError(f"--smooth must be a whole number of steps >= 0 (0 or 1: no smoothing), "
+                          f"not {smooth!r}")
     if isinstance(directory_or_records, (str, os.PathLike)):
         directory = os.fspath(directory_or_records)
         runs = _prepare(load_runs(directory), where=f"{directory}: ")
@@ -918,6 +980,12 @@ def plot(directory_or_records, *, out=None, formats=("png",), smooth=None, show=
         os.makedirs(out, exist_ok=True)
         for name, fig in figures.items():
             files += _save(fig, out, name, formats)
+        for name in skipped:  # an older plot of these runs must not pass for a current one
+            for fmt in FORMATS:
+                stale = os.path.join(out, f"{name}.{fmt}")
+                if os.path.exists(stale):
+                    os.remove(stale)
+                    skipped[name] += f"; removed the out-of-date {name}.{fmt}"
         for name, text in (("summary.md", summary_markdown(rows)), ("summary.csv", summary_csv(rows))):
             _write_text(os.path.join(out, name), text)
             files.append(os.path.join(out, name))
@@ -952,7 +1020,8 @@ def add_parser(subparsers):
         "plot", help="draw loss/accuracy figures and a summary table from run records",
         description="Read every record.json under DIR (a `compare --out` sweep, one run, or any folder of "
                     "runs) and write into DIR: loss_by_optimizer, loss_by_lr, lr_sensitivity, epochs and "
-                    "(with several seeds) seeds figures, plus summary.md and summary.csv. Nothing is trained.")
+                    "(with several seeds) seeds figures, plus summary.md and summary.csv. Nothing is "
+                    "trained.")
     p.add_argument("directory", metavar="DIR", help="folder holding the runs' record.json files (any depth)")
     p.add_argument("--format", default="png", metavar="FMT[,FMT]",
                    help="image formats to write, comma-separated from png, svg, pdf (default: png)")

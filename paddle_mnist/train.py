@@ -30,6 +30,7 @@ from paddle_mnist.optim import (
     SCHEDULES,
     build_optimizer,
     build_schedule,
+    optimizer_keywords,
     parse_overrides,
     step_after_batch,
     step_after_epoch,
@@ -60,7 +61,7 @@ class TrainConfig:
     schedule: str = "constant"
     warmup_steps: int = 0
     loss: str = "cross_entropy"
-    weight_decay: float = 0.0
+    weight_decay: Optional[float] = None  # None: the optimizer's default (AdamW 0.01, others none)
     grad_clip: Optional[float] = None
     opt_args: dict = field(default_factory=dict)
     schedule_args: dict = field(default_factory=dict)
@@ -96,6 +97,14 @@ class TrainConfig:
             raise ConfigError(f"--warmup-steps must be >= 0, not {self.warmup_steps!r}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ConfigError(f"--grad-clip must be a positive max norm, not {self.grad_clip!r}")
+        valid = optimizer_keywords(self.optimizer)
+        for key in self.opt_args:
+            if key not in valid:
+                raise ConfigError(f"--opt {key}: optimizer {self.optimizer!r} has no option {key!r}; "
+                                  f"valid: {', '.join(valid)}")
+        # the schedule's own options are checked by building it once (any step count will do here)
+        build_schedule(self.schedule, self.lr, epochs=self.epochs, steps_per_epoch=self.warmup_steps + 1,
+                       warmup_steps=self.warmup_steps, **self.schedule_args)
         return self
 
 
@@ -185,6 +194,13 @@ def train(config, *, data=None, progress=True, name=None):
     ``data``: an already loaded ``MnistData`` (sweeps load it once); otherwise ``config.data`` is
     resolved like every command's ``--data``.
     """
+    # Paddle names parameters from a global counter (conv2d_7.w_0, ...) and keys the optimizer's
+    # state by those names: a fresh counter per run lets a checkpoint resume in any process.
+    with paddle.utils.unique_name.guard():
+        return _train(config, data=data, progress=progress, name=name)
+
+
+def _train(config, *, data, progress, name):
     if isinstance(config, dict):
         config = TrainConfig(**config)
     config.check()
@@ -414,7 +430,8 @@ def add_train_arguments(p):
                    help="a schedule parameter, e.g. gamma=0.5 (repeatable)")
     p.add_argument("--warmup-steps", type=int, default=0, help="linear warm-up steps in front of the schedule")
     p.add_argument("--loss", default=d.loss, help=f"loss function: {', '.join(LOSSES)}")
-    p.add_argument("--weight-decay", type=float, default=0.0, help="weight decay (L2; decoupled for adamw)")
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help="weight decay (L2; decoupled for adamw; default: the optimizer's own, adamw 0.01, others 0)")
     p.add_argument("--grad-clip", type=float, default=None, metavar="MAX_NORM",
                    help="clip gradients by global norm (10 is a common choice for this net)")
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",

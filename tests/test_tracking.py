@@ -1,6 +1,7 @@
 """VisualDL / W&B tracking: optional, offline, one sub-directory per run, values read back."""
 
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -149,8 +150,6 @@ def test_train_cli_logs_to_both(tmp_path, offline_wandb):
     (run_dir,) = os.listdir(tmp_path / "vdl")
     (log,) = glob.glob(str(tmp_path / "vdl" / run_dir / "vdlrecords.*.log"))
     reader = visualdl.LogReader(file_path=log)
-    import json
-
     record = json.loads((tmp_path / "run" / "record.json").read_text())
     steps = [r.value for r in reader.get_data("scalar", "step/loss")]
     assert steps == pytest.approx(record["steps"]["loss"], rel=1e-5)  # every step, as recorded
