@@ -31,11 +31,13 @@ _LAZY = {
     "MNIST": "paddle_mnist.model",
     "build_model": "paddle_mnist.model",
     "build_optimizer": "paddle_mnist.optim",
-    "TrainConfig": "paddle_mnist.train",
-    "train": "paddle_mnist.train",
-    "compare": "paddle_mnist.compare",
-    "plot": "paddle_mnist.plot",
-    "predict": "paddle_mnist.predict",
+    "TrainConfig": "paddle_mnist.training",
+    "train": "paddle_mnist.training",
+    "compare": "paddle_mnist.comparison",
+    "plot": "paddle_mnist.plots",
+    "predict": "paddle_mnist.inference",
+    "export": "paddle_mnist.inference",
+    "lr_find": "paddle_mnist.lr_finder",
 }
 
 

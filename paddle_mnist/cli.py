@@ -12,11 +12,11 @@ import sys
 COMMAND_MODULES = [
     "paddle_mnist.data",       # data build / data inspect
     "paddle_mnist.optim",      # optimizers
-    "paddle_mnist.train",      # train
-    "paddle_mnist.compare",    # compare
-    "paddle_mnist.plot",       # plot
-    "paddle_mnist.predict",    # predict, export
-    "paddle_mnist.lr_find",    # lr-find
+    "paddle_mnist.training",      # train
+    "paddle_mnist.comparison",    # compare
+    "paddle_mnist.plots",       # plot
+    "paddle_mnist.inference",    # predict, export
+    "paddle_mnist.lr_finder",    # lr-find
 ]
 
 EXIT_ERROR = 1       # bad input: data, options, checkpoint

@@ -135,19 +135,19 @@ def _load_synthetic(seed, sizes):
                                "synthetic": True, "source": f"synthetic (seed {seed})"})
 
 
-def _load_idx_dir(path, source=None):
+def _load_idx_dir(path):
     from paddle_mnist.idx import load_idx_dir
 
     splits, meta = load_idx_dir(path)
     splits = {name: (_TO_FLOAT.take(images), labels.astype(np.int64)) for name, (images, labels) in splits.items()}
     return _make_data(splits, {"path": os.path.abspath(path), "sha256": meta["sha256"], "pixel_range": "0..255",
-                               "synthetic": False, "source": source or f"{path} (IDX files)",
+                               "synthetic": False, "source": f"{path} (IDX files)",
                                "split_rule": meta["rule"]})
 
 
 def _load_course_file(path, progress):
     """A course JSON file, from the cache when this content was read before."""
-    sha = sha256_file(path)
+    sha = file_digest(path)
     info = {"path": os.path.abspath(path), "sha256": sha, "synthetic": False, "source": path}
     cached = _cache_read(sha)
     if cached is not None:
@@ -158,7 +158,7 @@ def _load_course_file(path, progress):
     return _make_data(splits, dict(info, pixel_range=pixel_range))
 
 
-def sha256_file(path, algorithm="sha256"):
+def file_digest(path, algorithm="sha256"):
     """Hex digest of a file's bytes (the content hash that names a data file in records and the cache)."""
     digest = hashlib.new(algorithm)
     try:
@@ -198,8 +198,9 @@ def find_data(progress=True):
         return LOCAL_FILE
     tried.append(f"{LOCAL_FILE} (no such file in {os.getcwd()})")
     cache, files = _paddle_mnist_files()
-    missing = [name for name, _, md5 in files
-               if not (os.path.exists(os.path.join(cache, name)) and sha256_file(os.path.join(cache, name), "md5") == md5)]
+    missing = [name for name, _, md5 in files  # a damaged or half-downloaded file counts as missing
+               if not (os.path.exists(os.path.join(cache, name))
+                       and file_digest(os.path.join(cache, name), "md5") == md5)]
     if not missing:
         if progress:
             print(f"data: Paddle's MNIST cache, {cache}", file=sys.stderr)
@@ -418,19 +419,21 @@ def _json_pieces(path, tail, progress=False):
 
 
 def _text_size(path):
-    """The length of the file's text: its size, or for gzip what the trailer says (modulo 4 GiB)."""
+    """About the length of the file's text: its size, or for gzip what the trailer says (modulo
+    4 GiB, and not trusted beyond 40 times the file: a damaged trailer may say anything)."""
+    size = os.path.getsize(path)
     with open(path, "rb") as f:
-        if f.read(2) != GZIP_MAGIC:
-            return os.path.getsize(path)
+        if f.read(2) != GZIP_MAGIC or size < 20:
+            return size
         f.seek(-4, os.SEEK_END)
-        return int.from_bytes(f.read(4), "little")
+        return min(int.from_bytes(f.read(4), "little"), 40 * size)
 
 
-def _read_piece(job, table):
+def _read_piece(path, job, table):
     """Parse one piece: (field ids, number of structural characters, brackets: where, is "[", offset)."""
     buf, end, offset = job
-    if buf.find(b"\0", 0, end) >= 0:
-        raise ValueError("NUL")
+    if buf.find(b"\0", 0, end) >= 0:  # would read as the end of a field's key
+        raise DataError(f"{path}: not a JSON text (it holds NUL bytes)")
     ids, bounds = _parse_piece(buf, end, table)
     pos = np.array(sorted(_find_all(buf, b"[", end) + _find_all(buf, b"]", end)), np.int64)
     is_open = np.frombuffer(buf, np.uint8)[pos] == 91
@@ -467,17 +470,12 @@ def read_course_json(path, progress=False, workers=None):
     ids, base = np.empty(_text_size(path) // 2 + 4096, np.int32), 0
     marks, tail = [], []  # marks: (struct index, is "[", text offset) of every bracket
     pieces = _json_pieces(path, tail, progress=progress)
-    try:
-        for piece_ids, n_bounds, k, is_open, at in _in_order(lambda job: _read_piece(job, table), pieces, workers):
-            if base + len(piece_ids) > len(ids):
-                ids = np.concatenate([ids[:base], np.empty(len(ids) + len(piece_ids), np.int32)])
-            ids[base:base + len(piece_ids)] = piece_ids
-            marks.append((base + k - 1, is_open, at))
-            base += n_bounds - 1
-    except ValueError as e:
-        if str(e) != "NUL":
-            raise
-        raise DataError(f"{path}: not a JSON text (it holds NUL bytes)") from None
+    for piece_ids, n_bounds, k, is_open, at in _in_order(lambda job: _read_piece(path, job, table), pieces, workers):
+        if base + len(piece_ids) > len(ids):
+            ids = np.concatenate([ids[:base], np.empty(len(ids) + len(piece_ids), np.int32)])
+        ids[base:base + len(piece_ids)] = piece_ids
+        marks.append((base + k - 1, is_open, at))
+        base += n_bounds - 1
     ids = ids[:base]
     kind, value = table.finish()
     where, is_open, at = (np.concatenate([m[i] for m in marks]) for i in range(3))
@@ -834,7 +832,7 @@ def build_json(idx_dir, out):
     write_course_json(out, splits)
     return {"out": out, "files": meta["files"], "rule": meta["rule"],
             "sizes": {name: len(splits[name][1]) for name in SPLITS},
-            "bytes": os.path.getsize(out), "sha256": sha256_file(out)}
+            "bytes": os.path.getsize(out), "sha256": file_digest(out)}
 
 
 def build_synthetic_json(out, seed=0, sizes=(1000, 200, 200)):
@@ -844,7 +842,7 @@ def build_synthetic_json(out, seed=0, sizes=(1000, 200, 200)):
     splits = make_synthetic(tuple(sizes), seed)
     write_course_json(out, splits)
     return {"out": out, "sizes": {name: len(splits[name][1]) for name in SPLITS}, "seed": seed,
-            "bytes": os.path.getsize(out), "sha256": sha256_file(out)}
+            "bytes": os.path.getsize(out), "sha256": file_digest(out)}
 
 
 def _file_format(path):

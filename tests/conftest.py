@@ -15,6 +15,7 @@ os.environ.setdefault("WANDB_MODE", "offline")
 @pytest.fixture(autouse=True, scope="session")
 def _cache_dir(tmp_path_factory):
     os.environ["PADDLE_MNIST_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ["WANDB_DIR"] = str(tmp_path_factory.mktemp("wandb"))
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from paddle_mnist.compare import COURSE_EXPERIMENTS, compare, plan_runs
+from paddle_mnist.comparison import COURSE_EXPERIMENTS, compare, plan_runs
 from paddle_mnist.errors import ConfigError
-from paddle_mnist.train import TrainConfig
+from paddle_mnist.training import TrainConfig
 
 
 def run_cli(*args, cwd, timeout=600):

@@ -153,6 +153,7 @@ def _bad_cases():
         "trailing text": (text + " 5", "after the last bracket"),
         "trailing list": (text + ", []", "more text after the top-level list"),
         "too deep": (with_train(images=[[img]] + good[0][0][1:]), "nested deeper"),
+        "nul byte": (text.replace("0.0", "0.0\u0000", 1), "NUL bytes"),
     }
 
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from paddle_mnist.errors import ConfigError
-from paddle_mnist.lr_find import exponential_lrs, lr_find, smooth, smoothing_for, suggest
+from paddle_mnist.lr_finder import exponential_lrs, lr_find, smooth, smoothing_for, suggest
 from paddle_mnist.model import build_model
 
 

@@ -1,4 +1,4 @@
-"""Tests for paddle_mnist.plot: figures, summary table and `paddle-mnist plot`, from synthetic records.
+"""Tests for paddle_mnist.plots: figures, summary table and `paddle-mnist plot`, from synthetic records.
 
 Nothing here trains: the records are built by hand (exponential-decay loss curves with noise, one
 diverged run) and written with the real save_record.
@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from paddle_mnist.errors import ConfigError, DataError
-from paddle_mnist.plot import FairnessWarning, plot, running_mean, summary_markdown, summary_rows
+from paddle_mnist.plots import FairnessWarning, plot, running_mean, summary_markdown, summary_rows
 from paddle_mnist.record import SCHEMA, save_record
 
 REPO = Path(__file__).resolve().parents[1]
@@ -453,7 +453,7 @@ def test_cli_missing_or_empty_directory_is_one_line(tmp_path, monkeypatch, capsy
 
 def test_importing_and_plotting_leave_pyplot_alone():
     """Notebook safety: no pyplot import and no backend switch unless show=True asks for it."""
-    code = ("import sys, matplotlib; before = matplotlib.get_backend(); import paddle_mnist.plot as p; "
+    code = ("import sys, matplotlib; before = matplotlib.get_backend(); import paddle_mnist.plots as p; "
             "sys.path.insert(0, 'tests'); from test_plot import make_record; p.plot([make_record()]); "
             "print('matplotlib.pyplot' in sys.modules, matplotlib.get_backend() == before)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,

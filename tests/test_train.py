@@ -10,11 +10,11 @@ import time
 import numpy as np
 import pytest
 
-import paddle_mnist.train as train_module
+import paddle_mnist.training as train_module
 from paddle_mnist.data import load_dataset
 from paddle_mnist.errors import ConfigError
 from paddle_mnist.record import load_record
-from paddle_mnist.train import TrainConfig, is_diverged, train
+from paddle_mnist.training import TrainConfig, is_diverged, train
 
 
 @pytest.fixture(scope="module")

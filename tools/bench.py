@@ -156,7 +156,7 @@ print(json.dumps({{"load": time.perf_counter() - t, "sizes": d.info["sizes"]}}))
     warm, warm_rss = _run_child(f"""
 import hashlib, json, time
 import numpy as np
-from paddle_mnist.data import batches, load_data, load_dataset, sha256_file
+from paddle_mnist.data import batches, file_digest, load_data, load_dataset
 t = time.perf_counter()
 d = load_dataset({path!r}, progress=False)
 load = time.perf_counter() - t
@@ -164,7 +164,7 @@ t = time.perf_counter()
 total = sum(float(np.asarray(d.split(s).images).sum()) for s in ("train", "valid", "eval"))
 touch = time.perf_counter() - t
 t = time.perf_counter()
-sha256_file({path!r})
+file_digest({path!r})
 sha = time.perf_counter() - t
 t = time.perf_counter()
 n = sum(len(labels) for _, labels in batches(d.train, 100, shuffle=True, seed=0, epoch=0))

@@ -57,7 +57,7 @@ def run_label(config, varying):
 
 def plan_runs(base, grids):
     """Expand one or more grids, drop duplicates (same config id), and name each run."""
-    from paddle_mnist.train import config_id
+    from paddle_mnist.training import config_id
 
     configs, seen = [], set()
     for axes in grids:
@@ -81,7 +81,7 @@ def plan_runs(base, grids):
 
 def run_state(run_dir, cid, data_sha):
     """'done' (skip), 'resume' (continue from its checkpoint) or 'new' for one run directory."""
-    from paddle_mnist.train import LAST_CHECKPOINT
+    from paddle_mnist.training import LAST_CHECKPOINT
 
     try:
         record = load_record(run_dir)
@@ -97,7 +97,7 @@ def run_state(run_dir, cid, data_sha):
 def _run_one(job):
     """One cell of the grid (in a worker process or in this one)."""
     from paddle_mnist.data import load_dataset
-    from paddle_mnist.train import train
+    from paddle_mnist.training import train
 
     config, name, data = job
     if data is None or isinstance(data, str):
@@ -129,7 +129,7 @@ def compare(optimizers=None, lrs=None, *, grid=None, epochs=3, jobs=None, out=No
     arguments set the fields every run shares (``batch_size=100``, ``seed=0``, ...).
     """
     from paddle_mnist.data import load_dataset
-    from paddle_mnist.train import TrainConfig, config_id
+    from paddle_mnist.training import TrainConfig, config_id
 
     known = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(base_fields) - known | set(grid or {}) - known)
@@ -211,7 +211,7 @@ def compare(optimizers=None, lrs=None, *, grid=None, epochs=3, jobs=None, out=No
     records = [load_record(os.path.join(out, "runs", n)) for n, _ in planned]
     result = {"records": records, "out": out, "skipped": skipped, "plot": None}
     if plot:
-        from paddle_mnist.plot import plot as draw
+        from paddle_mnist.plots import plot as draw
 
         result["plot"] = draw(records, out=out, formats=formats, show=show)
     return result
@@ -252,8 +252,8 @@ AXIS_TYPES = {
 
 
 def run_compare(args):
-    from paddle_mnist.plot import summary_markdown
-    from paddle_mnist.train import config_from_args
+    from paddle_mnist.plots import summary_markdown
+    from paddle_mnist.training import config_from_args
 
     base = config_from_args(args)
     grid = {}
@@ -282,7 +282,7 @@ def run_compare(args):
 
 
 def add_parser(subparsers):
-    from paddle_mnist.train import add_train_arguments
+    from paddle_mnist.training import add_train_arguments
 
     p = subparsers.add_parser(
         "compare", help="train a grid of runs (optimizers x learning rates x ...) and plot them",
