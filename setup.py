@@ -13,7 +13,8 @@ setup(
     install_requires=["numpy", "pillow", "matplotlib", "tqdm"],
     extras_require={
         "cpu": ["paddlepaddle>=3.0"],
-        "test": ["pytest", "nbclient", "nbformat", "ipykernel"],
+        # the tests also run the notebook (nbclient) and the optional trackers, offline
+        "test": ["pytest", "nbclient", "nbformat", "ipykernel", "visualdl", "wandb"],
         "visualdl": ["visualdl"],
         "wandb": ["wandb"],
     },

@@ -43,6 +43,7 @@ from paddle_mnist.files import atomic_path
 SPLITS = ("train", "valid", "eval")
 MODE_ALIASES = {"test": "eval"}  # paddle.vision.datasets.MNIST calls the eval split "test"
 LOCAL_FILE = os.path.join("work", "mnist.json.gz")
+SYNTHETIC_FILE = os.path.join("work", "synthetic.json.gz")  # `data build --synthetic` never writes LOCAL_FILE unasked
 PIXELS = 784  # 28 x 28
 CACHE_VERSION = 1
 GZIP_MAGIC = b"\x1f\x8b"
@@ -235,6 +236,8 @@ def find_data(progress=True):
 # 3. The brackets alone (two per image) give the structure. Every image has 784 fields, so the
 #    ids of one split's images form an [n, 786] block: 784 pixels and the 2 empty fields around
 #    the comma between two images. np.take turns ids into pixels.
+# Texts of up to 8 bytes are their own key; longer ones share a key only through a 64-bit hash
+# collision (about 1 in 10**16 for a file's few hundred distinct texts).
 # A bad file is caught on the way (a field that is not a number, an image of 783 values, ...).
 
 _PIECE = 1 << 20  # text parsed at a time
@@ -324,21 +327,27 @@ class _FieldTable:
 
 
 def _parse_piece(buf, end, table):
-    """Ids of the fields in buf[:end] (a structural character, then fields each ended by one)."""
+    """Ids of the fields in buf[:end] (a structural character, then fields each ended by one).
+
+    Returns (ids, bounds: where the structural characters are, brackets: which of them are [ or ])."""
     a = np.frombuffer(buf, np.uint8, count=end)
-    bounds = np.flatnonzero((a == 44) | (a == 91) | (a == 93))  # , [ ]
+    found = sorted(_find_all(buf, b"[", end) + _find_all(buf, b"]", end))  # a few per 784 commas
+    commas = np.flatnonzero(a == 44)
+    at = np.searchsorted(commas, found)
+    bounds = np.insert(commas, at, found)
+    brackets = at + np.arange(len(found))
     gap = np.diff(bounds)  # field length + 1
     starts = bounds[:-1]
-    words = [np.ndarray((len(buf) - 8 - 8 * w,), "<u8", buf, 1 + 8 * w, (1,)) for w in range(3)]
-    keys = words[0][starts]  # words[w][j]: the 8 bytes from buf[j + 1 + 8w]
-    keys &= _MASKS[0].take(gap, mode="clip")
+    keys = np.ndarray((len(buf) - 9,), "<u8", buf, 1, (1,))[starts]  # the 8 bytes after each start
+    keys &= _MASKS[0].take(gap, mode="wrap")  # (wrong for fields over 24 bytes, which are redone below)
     huge = np.zeros(0, np.int64)
-    more = np.flatnonzero(gap > 9)  # fields longer than 8 bytes: mix in two more words
+    more = np.flatnonzero(gap > 9)  # fields longer than 8 bytes: mix in their next 16 bytes
     if more.size:
-        s, g = starts[more], gap[more]
-        w1, w2 = words[1][s], words[2][s]
-        w1 &= _MASKS[1].take(g, mode="clip")
-        w2 &= _MASKS[2].take(g, mode="clip")
+        g = gap[more]
+        w = np.ndarray((len(buf) - 25,), "V16", buf, 9, (1,))[starts[more]].view("<u8")
+        w1, w2 = w[0::2], w[1::2]
+        w1 &= _MASKS[1].take(g, mode="wrap")
+        w2 &= _MASKS[2].take(g, mode="wrap")
         w1 *= _MIX[1]
         w2 *= _MIX[2]
         w1 ^= w2
@@ -348,12 +357,12 @@ def _parse_piece(buf, end, table):
     for i in huge.tolist():  # too long for a key: keyed by their whole text
         text = bytes(buf[bounds[i] + 1:bounds[i + 1]])
         ids[i] = table.add(text, text)
-    return ids.astype(np.int32), bounds
+    return ids.astype(np.int32), bounds, brackets
 
 
 def _find_all(buf, char, end):
-    """Positions of `char` in buf[1:end]."""
-    out, i = [], buf.find(char, 1, end)
+    """Positions of `char` in buf[:end]."""
+    out, i = [], buf.find(char, 0, end)
     while i >= 0:
         out.append(i)
         i = buf.find(char, i + 1, end)
@@ -380,7 +389,7 @@ def _json_pieces(path, tail, progress=False):
         f.seek(0)
         parts, size, offset, checked = [b","], 1, 0, False
         while True:
-            raw = f.read(1 << 17)
+            raw = f.read(_PIECE // 8)  # about _PIECE of text, for the course file
             bar.update(len(raw))
             text = raw
             if inflate is not None:
@@ -434,10 +443,10 @@ def _read_piece(path, job, table):
     buf, end, offset = job
     if buf.find(b"\0", 0, end) >= 0:  # would read as the end of a field's key
         raise DataError(f"{path}: not a JSON text (it holds NUL bytes)")
-    ids, bounds = _parse_piece(buf, end, table)
-    pos = np.array(sorted(_find_all(buf, b"[", end) + _find_all(buf, b"]", end)), np.int64)
-    is_open = np.frombuffer(buf, np.uint8)[pos] == 91
-    return ids, len(bounds), np.searchsorted(bounds, pos), is_open, offset + pos - 1
+    ids, bounds, brackets = _parse_piece(buf, end, table)
+    brackets = brackets[bounds[brackets] > 0]  # buf[0] belongs to the previous piece
+    pos = bounds[brackets]
+    return ids, len(bounds), brackets, np.frombuffer(buf, np.uint8)[pos] == 91, offset + pos - 1
 
 
 def _in_order(func, items, workers):
@@ -657,12 +666,16 @@ def write_course_json(path, splits):
                 images, labels = splits[name]
                 images = np.asarray(images).reshape(len(images), PIXELS)
                 if images.dtype != np.uint8:
+                    images = images.astype(np.float32)
                     as_bytes = np.clip(np.rint(images * 255), 0, 255).astype(np.uint8)
                     if np.array_equal(_TO_FLOAT.take(as_bytes), images):
                         images = as_bytes  # 8-bit pixels: write each as the course spells k/255
                 f.write(b", [[" if k else b"[[")
                 for i, row in enumerate(images):
-                    text = ", ".join(tokens.take(row).tolist()) if row.dtype == np.uint8 else json.dumps(row.tolist())[1:-1]
+                    if row.dtype == np.uint8:
+                        text = ", ".join(tokens.take(row).tolist())
+                    else:
+                        text = json.dumps(row.tolist())[1:-1]
                     f.write((", [" if i else "[").encode() + text.encode() + b"]")
                 f.write(b"], " + json.dumps([int(x) for x in labels]).encode() + b"]")
             f.write(b"]")
@@ -758,7 +771,7 @@ def batches(split, batch_size, *, shuffle=False, seed=0, epoch=0):
         order = epoch_order(n, seed, epoch)
         for i in range(0, n, batch_size):
             idx = order[i:i + batch_size]
-            yield images[idx], labels[idx].reshape(-1, 1)
+            yield images.take(idx, axis=0), labels.take(idx).reshape(-1, 1)  # take: faster than images[idx]
     else:
         for i in range(0, n, batch_size):
             yield np.asarray(images[i:i + batch_size]), np.asarray(labels[i:i + batch_size]).reshape(-1, 1)
@@ -889,9 +902,10 @@ def add_parser(subparsers):
                         help="directory with train*-images-idx3-ubyte[.gz], train*-labels-idx1-ubyte[.gz], "
                              "t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]")
     source.add_argument("--synthetic", action="store_true", help="generated digit-like images instead (not MNIST)")
-    b.add_argument("--out", default=LOCAL_FILE, help=f"file to write (default: {LOCAL_FILE})")
-    b.add_argument("--seed", type=int, default=0, help="--synthetic only: random seed (default: 0)")
-    b.add_argument("--sizes", type=_sizes, default=(1000, 200, 200), metavar="TRAIN,VALID,EVAL",
+    b.add_argument("--out", help=f"file to write (default: {LOCAL_FILE}, with --synthetic {SYNTHETIC_FILE}: "
+                                 "a synthetic file loads like any course file, so its name should say what it is)")
+    b.add_argument("--seed", type=int, help="--synthetic only: random seed (default: 0)")
+    b.add_argument("--sizes", type=_sizes, metavar="TRAIN,VALID,EVAL",
                    help="--synthetic only: images per split (default: 1000,200,200)")
     b.set_defaults(func=run_build)
     i = sub.add_parser("inspect", help="check a data file and show its sizes, pixel range, labels, hash",
@@ -905,16 +919,21 @@ def add_parser(subparsers):
 
 def run_build(args):
     if args.synthetic:
-        if args.seed < 0:
-            raise ConfigError(f"--seed must be >= 0, got {args.seed}")
-        s = build_synthetic_json(args.out, args.seed, args.sizes)
-        print(f"synthetic digits (seed {args.seed}), not MNIST")
+        seed = 0 if args.seed is None else args.seed
+        if seed < 0:
+            raise ConfigError(f"--seed must be >= 0, got {seed}")
+        out = args.out or SYNTHETIC_FILE
+        s = build_synthetic_json(out, seed, args.sizes or (1000, 200, 200))
+        print(f"synthetic digits (seed {seed}), not MNIST")
     else:
-        s = build_json(args.idx, args.out)
+        if args.seed is not None or args.sizes is not None:
+            raise ConfigError("--seed and --sizes go with --synthetic; IDX files hold their own digits")
+        out = args.out or LOCAL_FILE
+        s = build_json(args.idx, out)
         print("read " + ", ".join(os.path.basename(f) for f in s["files"]) + f" from {args.idx}")
         print(f"split: {s['rule']}")
     sizes = s["sizes"]
-    print(f"wrote {args.out}: train {sizes['train']:,}, valid {sizes['valid']:,}, eval {sizes['eval']:,} images, "
+    print(f"wrote {out}: train {sizes['train']:,}, valid {sizes['valid']:,}, eval {sizes['eval']:,} images, "
           f"{s['bytes'] / 1e6:.1f} MB, sha256 {s['sha256']}")
     return 0
 

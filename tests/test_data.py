@@ -544,3 +544,22 @@ def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         D.write_course_json(tmp_path / "m.json.gz", splits)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_many_distinct_values_are_exact(tmp_path):
+    """Not 8-bit: ~30,000 distinct numbers, so some keys share a table slot (the overflow path)."""
+    rng = np.random.default_rng(1)
+    obj = [[rng.random((n, 784)).tolist(), rng.integers(0, 10, n).tolist()] for n in (20, 10, 10)]
+    path = write(tmp_path / "m.json.gz", obj)
+    data = D.load_dataset(path, progress=False)
+    for name, (images, labels) in zip(D.SPLITS, obj):
+        np.testing.assert_array_equal(data.split(name).images.reshape(-1, 784), np.array(images, np.float32))
+        np.testing.assert_array_equal(data.split(name).labels, labels)
+    table = D._FieldTable()
+    D._parse_piece(*_first_piece(path), table)
+    assert table.extra  # the slot-collision path was taken
+
+
+def _first_piece(path):
+    buf, end, _ = next(D._json_pieces(path, []))
+    return buf, end

@@ -116,3 +116,16 @@ def test_build_from_the_real_idx_files_gives_the_shared_json(tmp_path):
     # the same JSON text, character for character, as the shared file made the course's way
     assert gzip.decompress((tmp_path / "real.json.gz").read_bytes()) == \
         gzip.decompress((SHARED / "mnist-real15k.json.gz").read_bytes())
+
+
+def test_build_flags_that_do_not_fit_are_refused(tmp_path, monkeypatch, capsys):
+    from paddle_mnist.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "build", "--idx", "somewhere", "--seed", "3"]) == 1
+    assert capsys.readouterr().err.strip() == ("paddle-mnist: error: --seed and --sizes go with --synthetic; "
+                                               "IDX files hold their own digits")
+    with pytest.raises(SystemExit) as e:  # argparse: a usage error
+        main(["data", "build", "--synthetic", "--sizes", "10,0,5"])
+    assert e.value.code == 2
+    assert list(tmp_path.iterdir()) == []

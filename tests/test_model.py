@@ -49,3 +49,47 @@ def test_unknown_model_is_config_error():
     with pytest.raises(ConfigError) as e:
         build_model("resnet")
     assert "'resnet'" in str(e.value) and "cnn, linear, mlp" in str(e.value)
+
+
+class PlainMNIST(MNIST):
+    """MNIST built from paddle.nn.Conv2D itself: the reference for the faster bias add."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = paddle.nn.Conv2D(1, 20, kernel_size=5, stride=1, padding=2)
+        self.conv2 = paddle.nn.Conv2D(20, 20, kernel_size=5, stride=1, padding=2)
+
+
+def test_fast_conv_equals_paddle_conv_in_values_gradients_and_steps():
+    paddle.seed(0)
+    fast, plain = MNIST(), PlainMNIST()
+    plain.set_state_dict(fast.state_dict())
+    assert list(fast.state_dict()) == list(plain.state_dict())
+    opts = [paddle.optimizer.SGD(learning_rate=0.1, parameters=m.parameters()) for m in (fast, plain)]
+    rng = np.random.default_rng(0)
+    for step in range(3):
+        x = paddle.to_tensor(rng.random((8, 1, 28, 28), dtype=np.float32))
+        y = paddle.to_tensor(rng.integers(0, 10, (8, 1)).astype(np.int64))
+        outs = []
+        for model, opt in zip((fast, plain), opts):
+            logits = model(x)
+            paddle.nn.functional.cross_entropy(logits, y).backward()
+            outs.append((logits.numpy(), {k: p.grad.numpy() for k, p in model.named_parameters()}))
+            opt.step()
+            opt.clear_grad()
+        np.testing.assert_allclose(outs[0][0], outs[1][0], rtol=1e-5, atol=1e-5)
+        for key in outs[1][1]:
+            np.testing.assert_allclose(outs[0][1][key], outs[1][1][key], rtol=1e-5, atol=1e-6, err_msg=key)
+    for key, value in plain.state_dict().items():
+        np.testing.assert_allclose(fast.state_dict()[key].numpy(), value.numpy(), rtol=1e-5, atol=1e-6)
+    assert float(paddle.abs(fast.conv1.bias).sum()) > 0  # the biases trained, so they were compared
+
+
+def test_checkpoint_of_paddle_conv_model_loads_into_mnist(tmp_path):
+    paddle.seed(1)
+    plain = PlainMNIST()
+    paddle.save(plain.state_dict(), str(tmp_path / "plain.pdparams"))
+    model = MNIST()
+    model.set_state_dict(paddle.load(str(tmp_path / "plain.pdparams")))
+    x = paddle.to_tensor(np.random.default_rng(2).random((2, 1, 28, 28), dtype=np.float32))
+    np.testing.assert_allclose(model(x).numpy(), plain(x).numpy(), rtol=1e-5, atol=1e-6)
