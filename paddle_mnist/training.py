@@ -463,7 +463,7 @@ def config_from_args(args, **extra):
         batch_size=args.batch_size, seed=args.seed, schedule=args.schedule,
         warmup_steps=args.warmup_steps, loss=args.loss, weight_decay=args.weight_decay,
         grad_clip=args.grad_clip, opt_args=parse_overrides(args.opt),
-        schedule_args=parse_overrides(args.schedule_arg), lr_groups=lr_groups,
+        schedule_args=parse_overrides(args.schedule_arg, option="--schedule-arg"), lr_groups=lr_groups,
         patience=args.patience, data=args.data, device=args.device, threads=args.threads,
         visualdl=args.visualdl, wandb=args.wandb,
     )
