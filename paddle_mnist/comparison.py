@@ -199,6 +199,8 @@ def compare(optimizers=None, lrs=None, *, grid=None, epochs=3, jobs=None, out=No
                     args = [(replace(c, threads=1), n, data) for c, n in todo]
                     for record in pool.imap_unordered(_run_one, args):
                         finished(record)
+                    pool.close()  # let the workers exit by themselves (terminate() makes Paddle
+                    pool.join()   # print a "Termination signal" report for each of them)
             finally:
                 for k, v in saved.items():
                     if v is None:

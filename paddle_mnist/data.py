@@ -237,8 +237,10 @@ def find_data(progress=True):
 #    ids of one split's images form an [n, 786] block: 784 pixels and the 2 empty fields around
 #    the comma between two images. np.take turns ids into pixels.
 # Texts of up to 8 bytes are their own key; longer ones share a key only through a 64-bit hash
-# collision (about 1 in 10**16 for a file's few hundred distinct texts).
-# A bad file is caught on the way (a field that is not a number, an image of 783 values, ...).
+# collision (odds about 1 in 10**15 for the few hundred distinct texts of an 8-bit file).
+# The text goes in ~1 MB pieces, un-gzipped on the calling thread and parsed on up to two others
+# (zlib and numpy release the GIL). A bad file is caught on the way (a field that is not a number,
+# an image of 783 values, ...) and named in a DataError.
 
 _PIECE = 1 << 20  # text parsed at a time
 _ROWS = 4096      # images turned from ids into pixels at a time
@@ -285,11 +287,13 @@ class _FieldTable:
         self.lock = threading.Lock()  # pieces are parsed on several threads
 
     def ids(self, buf, bounds, keys, skip):
-        """The id of every field (field i lies between bounds[i] and bounds[i + 1]) but those in `skip`."""
-        slot = keys * _MIX[0]
+        """The id of every field (field i lies between bounds[i] and bounds[i + 1]) but those in `skip`
+        (in a reused buffer: copy it before the next call on this thread)."""
+        slot = np.multiply(keys, _MIX[0], out=_buffer("slot", len(keys), np.uint64))
         slot >>= _SHIFT
         slot = slot.view(np.int64)
-        miss = np.flatnonzero(self.keys.take(slot) != keys)
+        known = self.keys.take(slot, out=_buffer("known", len(keys), np.uint64))
+        miss = np.flatnonzero(np.not_equal(known, keys, out=_buffer("miss", len(keys), bool)))
         if skip.size:
             miss = np.setdiff1d(miss, skip, assume_unique=True)
         if miss.size:  # new texts (or a key whose slot holds another): parse each distinct one once
@@ -326,20 +330,33 @@ class _FieldTable:
                 np.concatenate([self.value, np.array(self.extra_value, np.float64)]))
 
 
+_scratch = threading.local()
+
+
+def _buffer(name, n, dtype):
+    """A reusable array of n elements (one per thread and name). Temporaries of a few MB made anew
+    for every piece cost page faults, which took a fifth of the parse's time."""
+    kept = _scratch.__dict__.get(name)
+    if kept is None or len(kept) < n:
+        kept = _scratch.__dict__[name] = np.empty(n + n // 4, dtype)
+    return kept[:n]
+
+
 def _parse_piece(buf, end, table):
     """Ids of the fields in buf[:end] (a structural character, then fields each ended by one).
 
     Returns (ids, bounds: where the structural characters are, brackets: which of them are [ or ])."""
     a = np.frombuffer(buf, np.uint8, count=end)
     found = sorted(_find_all(buf, b"[", end) + _find_all(buf, b"]", end))  # a few per 784 commas
-    commas = np.flatnonzero(a == 44)
+    commas = np.flatnonzero(np.equal(a, 44, out=_buffer("commas", end, bool)))
     at = np.searchsorted(commas, found)
     bounds = np.insert(commas, at, found)
     brackets = at + np.arange(len(found))
-    gap = np.diff(bounds)  # field length + 1
+    n = len(bounds) - 1
+    gap = np.subtract(bounds[1:], bounds[:-1], out=_buffer("gap", n, np.int64))  # field length + 1
     starts = bounds[:-1]
     keys = np.ndarray((len(buf) - 9,), "<u8", buf, 1, (1,))[starts]  # the 8 bytes after each start
-    keys &= _MASKS[0].take(gap, mode="wrap")  # (wrong for fields over 24 bytes, which are redone below)
+    keys &= _MASKS[0].take(gap, mode="wrap", out=_buffer("mask", n, np.uint64))  # (fields > 24 bytes: redone)
     huge = np.zeros(0, np.int64)
     more = np.flatnonzero(gap > 9)  # fields longer than 8 bytes: mix in their next 16 bytes
     if more.size:
@@ -452,7 +469,7 @@ def _read_piece(path, job, table):
 def _in_order(func, items, workers):
     """map(func, items) on `workers` threads, results in order, a few items in flight at a time.
     numpy and zlib release the GIL, so decompressing (here) and parsing (there) overlap."""
-    if workers <= 1:
+    if workers < 1:
         yield from map(func, items)
         return
     from concurrent.futures import ThreadPoolExecutor
@@ -470,10 +487,10 @@ def _in_order(func, items, workers):
 def read_course_json(path, progress=False, workers=None):
     """Read and check a course JSON file: ({split: (images float32 [n, 784], labels int64)}, pixel_range).
 
-    workers: threads that parse (default: up to 2, as CPUs allow); decompression runs beside them.
+    workers: threads that parse while this one un-gzips (default: 2, or 0 on a single CPU: all here).
     """
     table = _FieldTable()
-    workers = min(2, os.cpu_count() or 1) if workers is None else workers
+    workers = (2 if (os.cpu_count() or 1) > 1 else 0) if workers is None else workers
     # one int32 id per field, in a buffer sized from the text's length: the pages never written
     # (most of it) cost no memory, and a too small guess just grows
     ids, base = np.empty(_text_size(path) // 2 + 4096, np.int32), 0

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -67,7 +68,7 @@ def test_batch_size_axis_and_two_workers(tmp_path):
 
 def test_sigkill_then_rerun_finishes_every_run_once(tmp_path):
     args = ["compare", "--data", "synthetic", "--optimizers", "sgd,momentum,adam", "--lrs", "0.05",
-            "--epochs", "6", "--batch-size", "50", "--jobs", "2", "--out", "sweep", "--quiet", "--no-plot"]
+            "--epochs", "4", "--batch-size", "50", "--jobs", "2", "--out", "sweep", "--quiet", "--no-plot"]
     proc = subprocess.Popen([sys.executable, "-m", "paddle_mnist", *args], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     runs = tmp_path / "sweep" / "runs"
@@ -92,8 +93,8 @@ def test_sigkill_then_rerun_finishes_every_run_once(tmp_path):
     for name in ("sgd-lr0.05", "momentum-lr0.05", "adam-lr0.05"):
         record = json.loads((runs / name / "record.json").read_text())
         assert record["status"] == "completed"
-        assert [e["epoch"] for e in record["epochs"]] == [1, 2, 3, 4, 5, 6]  # each epoch exactly once
-        assert len(record["steps"]["loss"]) == 6 * record["steps_per_epoch"]
+        assert [e["epoch"] for e in record["epochs"]] == [1, 2, 3, 4]  # each epoch exactly once
+        assert len(record["steps"]["loss"]) == 4 * record["steps_per_epoch"]
     assert sorted(p.name for p in runs.iterdir()) == ["adam-lr0.05", "momentum-lr0.05", "sgd-lr0.05"]
 
 
@@ -115,10 +116,34 @@ def test_compare_api_rejects_unknown_fields():
         compare(["sgd"], [0.1], colour="red", data="synthetic", plot=False)
 
 
-def test_real_digits_land_in_the_course_order(real15k, tmp_path):
-    """The course's comparison at lr 0.01, 3 epochs: SGD < Momentum < AdaGrad and Adam."""
-    result = compare(["sgd", "momentum", "adagrad", "adam"], [0.01], epochs=3, out=str(tmp_path),
-                     data=real15k, plot=False, progress=False)
-    acc = {r["config"]["optimizer"]: r["eval"]["acc"] for r in result["records"]}
-    print(acc)
-    assert acc["sgd"] < acc["momentum"] < min(acc["adagrad"], acc["adam"]), acc
+@pytest.fixture(scope="module")
+def course_comparison(tmp_path_factory):
+    """The course's comparison on the real digits (lr 0.01, batch 100, 3 epochs), over 3 seeds.
+
+    One seed is too noisy to order Momentum, AdaGrad and Adam (measured, seed 0: 96.96 %, 96.98 %,
+    96.90 %); the mean over seeds 0-2 is not (96.56 %, 97.16 %, 97.47 %).
+    """
+    real = Path(__file__).resolve().parents[1].parent / "shared" / "mnist" / "mnist-real15k.json.gz"
+    if not real.exists():
+        pytest.skip("real digits not present (../shared/mnist/mnist-real15k.json.gz)")
+    result = compare(["sgd", "momentum", "adagrad", "adam"], [0.01], grid={"seed": [0, 1, 2]}, epochs=3,
+                     out=str(tmp_path_factory.mktemp("course")), data=str(real), plot=False, progress=False)
+    return result["records"]
+
+
+def test_real_digits_adam_reaches_96_percent(course_comparison):
+    adam = [r for r in course_comparison if r["config"]["optimizer"] == "adam"]
+    assert len(adam) == 3
+    for r in adam:  # the issue's check: Adam, lr 0.01, 3 epochs: at least 96 % (every seed)
+        assert r["status"] == "completed" and r["eval"]["acc"] >= 0.96, (r["name"], r["eval"])
+
+
+def test_real_digits_land_in_the_course_order(course_comparison):
+    """SGD < Momentum < AdaGrad and Adam (the course measured 90.8, 96.1, 97.2, 97.4 %)."""
+    acc = {}
+    for r in course_comparison:
+        acc.setdefault(r["config"]["optimizer"], []).append(r["eval"]["acc"])
+    mean = {name: sum(v) / len(v) for name, v in acc.items()}
+    print(mean)
+    assert all(len(v) == 3 for v in acc.values())
+    assert mean["sgd"] < mean["momentum"] < min(mean["adagrad"], mean["adam"]), mean

@@ -563,3 +563,18 @@ def test_many_distinct_values_are_exact(tmp_path):
 def _first_piece(path):
     buf, end, _ = next(D._json_pieces(path, []))
     return buf, end
+
+
+@pytest.mark.parametrize("piece", [64, 999, 1 << 14])
+@pytest.mark.parametrize("gz", [True, False])
+def test_any_piece_size_and_thread_count_reads_the_same(tmp_path, monkeypatch, piece, gz):
+    """Pieces end anywhere (inside numbers, between brackets); threads must keep them in order."""
+    monkeypatch.setattr(D, "_PIECE", piece)
+    path = write(tmp_path / "m.json", course_obj("-1..1"), gz=gz)
+    want = expected()
+    for workers in (0, 1, 3):
+        splits, pixel_range = D.read_course_json(path, workers=workers)
+        assert pixel_range == "-1..1"
+        for name, (images, labels) in zip(D.SPLITS, want):
+            np.testing.assert_array_equal(splits[name][0], images.reshape(-1, 784))
+            np.testing.assert_array_equal(splits[name][1], labels)
