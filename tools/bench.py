@@ -1,4 +1,4 @@
-"""Benchmarks, one function per benchmark: ``python tools/bench.py data``.
+"""Benchmarks, one function per benchmark: ``python tools/bench.py data|train|compare``.
 
 Every measurement runs in a fresh Python process, so each side pays its own imports and its peak
 memory (RSS, from os.wait4) is its own. Timings are taken inside the process, around the work only.
@@ -17,6 +17,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "mnist")
+REAL15K = os.path.join(SHARED, "mnist-real15k.json.gz")
 FULL_SIZES = (50000, 10000, 10000)  # the course file's splits
 BENCH_DIR = os.environ.get("PADDLE_MNIST_BENCH_DIR") or os.path.join(tempfile.gettempdir(), "paddle_mnist_bench")
 
@@ -232,12 +233,134 @@ def _print_table(rows):
     print("\nseconds: the best wall time over the runs; CPU s: the least CPU time (all threads of the process)")
 
 
-BENCHMARKS = {"data": bench_data}
+# ---------------------------------------------------------------------------------------------
+# train: the recording trainer against the course's plain loop
+
+
+def course_plain_loop(data, epochs, batch_size=100, lr=0.01, seed=0, paddle_conv=False):
+    """The course's dygraph loop, ported line for line (to_tensor, forward, loss, backward, step, clear_grad).
+
+    paddle_conv: use paddle.nn.Conv2D itself instead of paddle_mnist.model.Conv2D (its faster bias add).
+    """
+    import paddle
+    import paddle.nn.functional as F
+
+    from paddle_mnist.data import batches
+    from paddle_mnist.model import MNIST
+
+    paddle.seed(seed)
+    model = MNIST()
+    if paddle_conv:
+        model.conv1 = paddle.nn.Conv2D(1, 20, 5, stride=1, padding=2)
+        model.conv2 = paddle.nn.Conv2D(20, 20, 5, stride=1, padding=2)
+    model.train()
+    opt = paddle.optimizer.SGD(learning_rate=lr, parameters=model.parameters())
+    images = 0
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        for imgs, labels in batches(data.train, batch_size, shuffle=True, seed=seed, epoch=epoch):
+            image, label = paddle.to_tensor(imgs), paddle.to_tensor(labels)
+            predict = model(image)
+            avg_loss = paddle.mean(F.cross_entropy(predict, label))
+            avg_loss.backward()
+            opt.step()
+            opt.clear_grad()
+            images += len(labels)
+    return images / (time.perf_counter() - start)
+
+
+def paddle_mnist_train(data, epochs, out, batch_size=100, lr=0.01, seed=0):
+    from paddle_mnist.training import TrainConfig, train
+
+    record = train(TrainConfig(optimizer="sgd", lr=lr, epochs=epochs, batch_size=batch_size, seed=seed,
+                               out=out), data=data, progress=False)
+    return record["timing"]["images_per_second"]
+
+
+def bench_train(repeats=5, epochs=1):
+    """Images/s of `train` (recording everything) beside the course's plain loop: same model, batch 100, SGD."""
+    import statistics
+    import tempfile
+
+    from paddle_mnist.data import load_dataset
+
+    source = REAL15K if os.path.exists(REAL15K) else "synthetic"
+    data = load_dataset(source) if source != "synthetic" else load_dataset(source, synthetic_size=(5000, 1000, 1000))
+    print(f"data: {os.path.relpath(source) if source != 'synthetic' else source} ({len(data.train.labels)} training images); {epochs} epoch(s) a measurement, "
+          f"median of {repeats}, alternating; threads: Paddle's default")
+    plain, ours, slow = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        course_plain_loop(data, 1)  # warm-up (kernels, allocator)
+        for i in range(repeats):
+            plain.append(course_plain_loop(data, epochs))
+            ours.append(paddle_mnist_train(data, epochs, os.path.join(tmp, f"run{i}")))
+            slow.append(course_plain_loop(data, epochs, paddle_conv=True))
+    p, o, c = statistics.median(plain), statistics.median(ours), statistics.median(slow)
+    rows = [("course's plain loop", p, "reference"),
+            ("paddle_mnist train (records every step)", o, f"{o / p:.3f}x ({(1 - o / p) * 100:+.1f}% cost)"),
+            ("plain loop with paddle.nn.Conv2D's bias add", c, f"{c / p:.3f}x (the model's Conv2D: {p / c:.2f}x faster)")]
+    print(f"{'approach':42} {'images/s':>10}  vs plain loop")
+    for name, ips, ratio in rows:
+        print(f"{name:42} {ips:10,.0f}  {ratio}")
+    print(f"target: recording costs < 5% -> {'met' if o >= 0.95 * p else 'NOT met'}")
+    print("all plain:", [round(x) for x in plain], " all train:", [round(x) for x in ours],
+          " all nn.Conv2D:", [round(x) for x in slow])
+
+
+# ---------------------------------------------------------------------------------------------
+# compare: sweep throughput with 1 and 2 workers, and the course's default comparison at full size
+
+
+def _sweep_throughput(data, jobs, out):
+    from paddle_mnist.comparison import compare
+
+    start = time.perf_counter()
+    result = compare(["sgd", "momentum", "adagrad", "adam"], [0.01], epochs=1, jobs=jobs, out=out, data=data,
+                     plot=False, progress=False, threads=1)
+    wall = time.perf_counter() - start
+    images = sum(r["data"]["sizes"]["train"] * len(r["epochs"]) for r in result["records"])
+    return images / wall, wall
+
+
+def bench_compare():
+    """Sweep throughput with 1 and 2 worker processes (one thread each), then the wall time of the
+    default `paddle-mnist compare` (the course's 6 runs, 3 epochs) on a full-size course file."""
+    import tempfile
+
+    source = REAL15K if os.path.exists(REAL15K) else "synthetic"
+    print(f"cores: {os.cpu_count()}; sweep: sgd, momentum, adagrad, adam at lr 0.01, 1 epoch each, on {source}")
+    with tempfile.TemporaryDirectory() as tmp:
+        one, wall1 = _sweep_throughput(source, 1, os.path.join(tmp, "one"))
+        two, wall2 = _sweep_throughput(source, 2, os.path.join(tmp, "two"))
+        print(f"{'workers':>8} {'wall s':>8} {'train images/s':>15}")
+        print(f"{1:>8} {wall1:8.1f} {one:15,.0f}")
+        print(f"{2:>8} {wall2:8.1f} {two:15,.0f}")
+        print(f"speed-up with 2 workers: {two / one:.2f}x (target >= 1.8x: {'met' if two >= 1.8 * one else 'NOT met'})")
+        if "--no-full" in sys.argv:
+            return
+        full = os.path.join(BENCH_DIR, "mnist-full.json.gz")
+        if not os.path.exists(full):
+            os.makedirs(BENCH_DIR, exist_ok=True)
+            print("building the full-size file:", make_fullsize_file(full))
+        from paddle_mnist.comparison import compare
+
+        start = time.perf_counter()
+        result = compare(epochs=3, out=os.path.join(tmp, "course"), data=full, plot=True, progress=False)
+        wall = time.perf_counter() - start
+        print(f"default comparison (6 runs x 3 epochs, 50,000/10,000/10,000 images, {os.cpu_count()} workers): "
+              f"{wall / 60:.1f} min (target < 5 min: {'met' if wall < 300 else 'NOT met'})")
+        for r in result["records"]:
+            print(f"  {r['name']:18} {r['status']:10} eval {r['eval']['acc']:.2%}  "
+                  f"{r['timing']['images_per_second']:,.0f} train images/s")
+
+
+BENCHMARKS = {"data": bench_data, "train": bench_train, "compare": bench_compare}
 
 
 def main(argv):
-    if len(argv) != 1 or argv[0] not in BENCHMARKS:
-        print(f"usage: python tools/bench.py {{{'|'.join(BENCHMARKS)}}}", file=sys.stderr)
+    if not argv or argv[0] not in BENCHMARKS or argv[1:] not in ([], ["--no-full"]):
+        print(f"usage: python tools/bench.py {{{'|'.join(BENCHMARKS)}}} [--no-full (compare: skip the full-size run)]",
+              file=sys.stderr)
         return 2
     BENCHMARKS[argv[0]]()
     return 0
