@@ -5,6 +5,8 @@ Course names are kept: ``load_data(mode)``, ``MNIST``, ``train``.
 """
 
 import importlib.util
+import os
+import sys
 import warnings
 
 __version__ = "0.1.0"
@@ -18,6 +20,10 @@ PADDLE_MISSING = (
 
 # Checked without importing paddle (importing it takes seconds and hundreds of MB).
 if importlib.util.find_spec("paddle") is None:
+    # `paddle-mnist ...` and `python -m paddle_mnist ...` import this file first: one line, no traceback
+    if os.path.basename(sys.argv[0]) in ("paddle-mnist", "-m", "__main__.py"):
+        sys.stderr.write(f"paddle-mnist: error: {PADDLE_MISSING}\n")
+        raise SystemExit(1)
     raise ImportError(PADDLE_MISSING)
 
 # Paddle's import warns about a C++ build cache (ccache) that only matters to people compiling

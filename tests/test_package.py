@@ -1,0 +1,33 @@
+"""The package as a learner meets it: without Paddle, `--help`, `python -m`."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_without_paddle_import_and_cli_say_how_to_install_it():
+    # -S: no site-packages, so neither paddle nor anything else installed is importable
+    res = subprocess.run([sys.executable, "-S", "-c", "import paddle_mnist"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert res.returncode == 1
+    assert "ImportError: paddle_mnist needs PaddlePaddle" in res.stderr
+    assert "paddlepaddle>=3.0" in res.stderr and "paddlepaddle-gpu" in res.stderr
+    res = subprocess.run([sys.executable, "-S", "-m", "paddle_mnist", "train"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("paddle-mnist: error: paddle_mnist needs PaddlePaddle")
+
+
+def test_every_command_has_help():
+    res = subprocess.run([sys.executable, "-m", "paddle_mnist", "--help"], capture_output=True, text=True)
+    assert res.returncode == 0
+    commands = ["data", "optimizers", "train", "compare", "plot", "predict", "export", "lr-find"]
+    for command in commands:
+        assert command in res.stdout
+    for command in commands:
+        sub = subprocess.run([sys.executable, "-m", "paddle_mnist", command, "--help"],
+                             capture_output=True, text=True)
+        assert sub.returncode == 0 and "usage: paddle-mnist " + command in sub.stdout, command
