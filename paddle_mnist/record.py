@@ -10,7 +10,7 @@ Layout of ``record.json`` (schema ``paddle_mnist.run/1``)::
     config_id     hash of the config fields that change the result (not out/resume/device)
     data          {path, sha256, sizes: {train, valid, eval}, pixel_range, synthetic}
     fairness      {init_weights_sha256, batch_order_sha256}: equal across a fair comparison
-    environment   {paddle, python, numpy, device, threads, platform}
+    environment   {paddle_mnist, paddle, python, numpy, device, threads, cpus, platform}
     steps_per_epoch  batches per epoch
     steps         {loss: [...], lr: [...]}: one entry per optimizer step, in order
     epochs        [{epoch, train_loss, train_acc, valid_loss, valid_acc, lr, seconds}, ...]

@@ -176,14 +176,16 @@ def is_diverged(losses):
     return None
 
 
-def environment(device):
+def environment(device, threads):
+    """Versions and machine; `threads` is what the run asked Paddle for (null: Paddle's default)."""
     return {
         "paddle_mnist": __version__,
         "paddle": paddle.__version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "device": str(device),
-        "threads": int(os.environ.get("OMP_NUM_THREADS", 0)) or os.cpu_count(),
+        "threads": threads or (int(os.environ["OMP_NUM_THREADS"]) if os.environ.get("OMP_NUM_THREADS") else None),
+        "cpus": os.cpu_count(),
         "platform": platform.platform(),
     }
 
@@ -237,7 +239,7 @@ def _train(config, *, data, progress, name):
             "init_weights_sha256": init_hash,
             "batch_order_sha256": batch_order_hash(n_train, config.batch_size, config.seed, config.epochs),
         },
-        "environment": environment(device),
+        "environment": environment(device, config.threads),
         "steps_per_epoch": steps_per_epoch,
         "steps": {"loss": [], "lr": []},
         "epochs": [],
