@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from paddle_mnist.errors import ConfigError
 from paddle_mnist.files import write_json
-from paddle_mnist.record import FINISHED, RECORD_FILE, load_record
+from paddle_mnist.record import FINISHED, load_record
 
 SWEEP_SCHEMA = "paddle_mnist.sweep/1"
 

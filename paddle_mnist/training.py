@@ -11,9 +11,8 @@ import math
 import os
 import platform
 import signal
-import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Optional
 
 import numpy as np

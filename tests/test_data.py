@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from paddle_mnist import coursejson as CJ
 from paddle_mnist import data as D
 from paddle_mnist.errors import ConfigError, DataError
 from paddle_mnist.idx import split_rule
@@ -540,7 +541,7 @@ def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
     def disk_full(*args, **kwargs):
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(D, "json", SimpleNamespace(dumps=disk_full))  # fails after the first images
+    monkeypatch.setattr(CJ, "json", SimpleNamespace(dumps=disk_full))  # fails after the first images
     with pytest.raises(OSError):
         D.write_course_json(tmp_path / "m.json.gz", splits)
     assert list(tmp_path.iterdir()) == []
@@ -555,13 +556,13 @@ def test_many_distinct_values_are_exact(tmp_path):
     for name, (images, labels) in zip(D.SPLITS, obj):
         np.testing.assert_array_equal(data.split(name).images.reshape(-1, 784), np.array(images, np.float32))
         np.testing.assert_array_equal(data.split(name).labels, labels)
-    table = D._FieldTable()
-    D._parse_piece(*_first_piece(path), table)
+    table = CJ._FieldTable()
+    CJ._parse_piece(*_first_piece(path), table)
     assert table.extra  # the slot-collision path was taken
 
 
 def _first_piece(path):
-    buf, end, _ = next(D._json_pieces(path, []))
+    buf, end, _ = next(CJ._json_pieces(path, []))
     return buf, end
 
 
@@ -569,7 +570,7 @@ def _first_piece(path):
 @pytest.mark.parametrize("gz", [True, False])
 def test_any_piece_size_and_thread_count_reads_the_same(tmp_path, monkeypatch, piece, gz):
     """Pieces end anywhere (inside numbers, between brackets); threads must keep them in order."""
-    monkeypatch.setattr(D, "_PIECE", piece)
+    monkeypatch.setattr(CJ, "_PIECE", piece)
     path = write(tmp_path / "m.json", course_obj("-1..1"), gz=gz)
     want = expected()
     for workers in (0, 1, 3):

@@ -78,7 +78,6 @@ def test_resume_gives_the_same_curves(small, tmp_path, monkeypatch):
 
     # interrupt the second run in the middle of its second epoch
     real_batches = train_module.batches
-    calls = {"n": 0}
 
     def interrupted_batches(*args, **kwargs):
         for i, batch in enumerate(real_batches(*args, **kwargs)):
