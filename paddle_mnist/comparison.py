@@ -177,6 +177,8 @@ def compare(optimizers=None, lrs=None, *, grid=None, epochs=3, jobs=None, out=No
     best = [None]
 
     def finished(record):
+        if record["status"] == "interrupted":  # Ctrl-C stops the whole sweep, not just this run
+            raise KeyboardInterrupt
         bar.update(1)
         acc = (record.get("eval") or {}).get("acc")
         if acc is not None and (best[0] is None or acc > best[0][0]):
