@@ -12,6 +12,7 @@ import itertools
 import multiprocessing
 import os
 import sys
+import warnings
 from dataclasses import asdict, fields, replace
 
 from tqdm.auto import tqdm
@@ -256,7 +257,7 @@ AXIS_TYPES = {
 
 
 def run_compare(args):
-    from paddle_mnist.plots import summary_markdown
+    from paddle_mnist.plots import FairnessWarning, print_report
     from paddle_mnist.training import config_from_args
 
     base = config_from_args(args)
@@ -273,15 +274,15 @@ def run_compare(args):
         grid[key] = _split(values, AXIS_TYPES[key], "axis " + key)
     shared = {k: v for k, v in asdict(base).items()
               if k not in grid and k not in ("epochs", "data", "out", "resume")}
-    result = compare(grid=grid or None, epochs=args.epochs, jobs=args.jobs, out=args.out,
-                     data=args.data, plot=not args.no_plot, progress=not args.quiet,
-                     formats=tuple(args.format.split(",")), **shared)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FairnessWarning)  # print_report prints them as one line each
+        result = compare(grid=grid or None, epochs=args.epochs, jobs=args.jobs, out=args.out,
+                         data=args.data, plot=not args.no_plot, progress=not args.quiet,
+                         formats=tuple(args.format.split(",")), **shared)
     if result["skipped"]:
         print(f"{result['skipped']} finished run(s) skipped (already in {result['out']})")
     if result["plot"]:
-        print(summary_markdown(result["plot"]["summary"]))
-        for path in result["plot"]["files"]:
-            print(f"wrote {path}")
+        print_report(result["plot"])
     return 0
 
 

@@ -1005,6 +1005,12 @@ def run_plot(args):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FairnessWarning)  # printed below as one line each
         result = plot(args.directory, out=args.out, formats=args.format, smooth=args.smooth)
+    print_report(result)
+    return 0
+
+
+def print_report(result):
+    """What `plot` (and `compare`) print: the summary table, fairness warnings, files, skipped figures."""
     print(summary_markdown(result["summary"]))
     for line in result["warnings"]:
         print(f"paddle-mnist: warning: {line}", file=sys.stderr)
@@ -1012,7 +1018,6 @@ def run_plot(args):
         print(f"wrote {path}")
     for name, why in result["skipped"].items():
         print(f"skipped {name}: {why}")
-    return 0
 
 
 def add_parser(subparsers):
