@@ -148,7 +148,7 @@ def batch_order_hash(n, batch_size, seed, epochs):
     return h.hexdigest()
 
 
-def evaluate(model, split, loss_fn, batch_size=1000):
+def evaluate(model, split, loss_fn, batch_size=250):
     """Mean loss and accuracy of `model` on one split (no gradients)."""
     model.eval()
     total_loss, correct = 0.0, 0
@@ -185,6 +185,7 @@ def environment(device, threads):
         "device": str(device),
         "threads": threads or (int(os.environ["OMP_NUM_THREADS"]) if os.environ.get("OMP_NUM_THREADS") else None),
         "cpus": os.cpu_count(),
+        "mkl_cpu_type": os.environ.get("MKL_DEBUG_CPU_TYPE"),  # see paddle_mnist/__init__.py
         "platform": platform.platform(),
     }
 

@@ -213,8 +213,10 @@ def test_real_digits_divergence_cases(real15k):
     high = train(cfg(lr=100.0, epochs=1, threads=None), data=data, progress=False)
     assert high["status"] == "diverged"
     assert all(x is not None for x in high["steps"]["loss"])  # diverged without any NaN
-    spiky = train(cfg(lr=0.5, epochs=2, threads=None), data=data, progress=False)
+    # lr 0.3, not 0.5: at 0.5 whether the net recovers from its spike or "dies" (loss stuck at ln 10)
+    # depends on rounding (measured: train loss 0.51-0.84 or 2.26 with different BLAS code paths)
+    spiky = train(cfg(lr=0.3, epochs=2, threads=None), data=data, progress=False)
     assert spiky["status"] == "completed"
-    assert max(spiky["steps"]["loss"][:5]) > 5 * spiky["steps"]["loss"][0]  # the early spike is there ...
-    assert spiky["epochs"][-1]["train_loss"] < 1.2  # ... and it trains anyway (measured: 0.89, 76.7 % valid)
-    assert spiky["epochs"][-1]["valid_acc"] > 0.6
+    assert max(spiky["steps"]["loss"][:5]) > 3.5 * spiky["steps"]["loss"][0]  # the early spike is there ...
+    assert spiky["epochs"][-1]["train_loss"] < 0.6  # ... and it trains anyway (measured: 0.31, 90 % valid)
+    assert spiky["epochs"][-1]["valid_acc"] > 0.8

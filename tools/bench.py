@@ -237,22 +237,15 @@ def _print_table(rows):
 # train: the recording trainer against the course's plain loop
 
 
-def course_plain_loop(data, epochs, batch_size=100, lr=0.01, seed=0, paddle_conv=False):
-    """The course's dygraph loop, ported line for line (to_tensor, forward, loss, backward, step, clear_grad).
-
-    paddle_conv: use paddle.nn.Conv2D itself instead of paddle_mnist.model.Conv2D (its faster bias add).
-    """
+def course_plain_loop(data, epochs, model_class, batch_size=100, lr=0.01, seed=0):
+    """The course's dygraph loop, ported line for line (to_tensor, forward, loss, backward, step, clear_grad)."""
     import paddle
     import paddle.nn.functional as F
 
     from paddle_mnist.data import batches
-    from paddle_mnist.model import MNIST
 
     paddle.seed(seed)
-    model = MNIST()
-    if paddle_conv:
-        model.conv1 = paddle.nn.Conv2D(1, 20, 5, stride=1, padding=2)
-        model.conv2 = paddle.nn.Conv2D(20, 20, 5, stride=1, padding=2)
+    model = model_class()
     model.train()
     opt = paddle.optimizer.SGD(learning_rate=lr, parameters=model.parameters())
     images = 0
@@ -277,34 +270,63 @@ def paddle_mnist_train(data, epochs, out, batch_size=100, lr=0.01, seed=0):
     return record["timing"]["images_per_second"]
 
 
-def bench_train(repeats=5, epochs=1):
-    """Images/s of `train` (recording everything) beside the course's plain loop: same model, batch 100, SGD."""
-    import statistics
+def train_child(repeats, epochs):
+    """In one process: the three loops, alternating, `repeats` times each; prints their images/s as JSON."""
     import tempfile
 
-    from paddle_mnist.data import load_dataset
+    import paddle
 
+    from paddle_mnist.data import load_dataset
+    from paddle_mnist.model import MNIST, CourseMNIST
+
+    paddle.base.core.set_num_threads(1)  # as every worker of a sweep
     source = REAL15K if os.path.exists(REAL15K) else "synthetic"
     data = load_dataset(source) if source != "synthetic" else load_dataset(source, synthetic_size=(5000, 1000, 1000))
-    print(f"data: {os.path.relpath(source) if source != 'synthetic' else source} ({len(data.train.labels)} training images); {epochs} epoch(s) a measurement, "
-          f"median of {repeats}, alternating; threads: Paddle's default")
-    plain, ours, slow = [], [], []
+    result = {"course": [], "plain": [], "train": [], "n": len(data.train.labels), "source": source,
+              "mkl": os.environ.get("MKL_DEBUG_CPU_TYPE")}
     with tempfile.TemporaryDirectory() as tmp:
-        course_plain_loop(data, 1)  # warm-up (kernels, allocator)
+        course_plain_loop(data, 1, MNIST)  # warm-up (kernels, allocator)
         for i in range(repeats):
-            plain.append(course_plain_loop(data, epochs))
-            ours.append(paddle_mnist_train(data, epochs, os.path.join(tmp, f"run{i}")))
-            slow.append(course_plain_loop(data, epochs, paddle_conv=True))
-    p, o, c = statistics.median(plain), statistics.median(ours), statistics.median(slow)
-    rows = [("course's plain loop", p, "reference"),
-            ("paddle_mnist train (records every step)", o, f"{o / p:.3f}x ({(1 - o / p) * 100:+.1f}% cost)"),
-            ("plain loop with paddle.nn.Conv2D's bias add", c, f"{c / p:.3f}x (the model's Conv2D: {p / c:.2f}x faster)")]
-    print(f"{'approach':42} {'images/s':>10}  vs plain loop")
-    for name, ips, ratio in rows:
-        print(f"{name:42} {ips:10,.0f}  {ratio}")
-    print(f"target: recording costs < 5% -> {'met' if o >= 0.95 * p else 'NOT met'}")
-    print("all plain:", [round(x) for x in plain], " all train:", [round(x) for x in ours],
-          " all nn.Conv2D:", [round(x) for x in slow])
+            result["course"].append(course_plain_loop(data, epochs, CourseMNIST))
+            result["plain"].append(course_plain_loop(data, epochs, MNIST))
+            result["train"].append(paddle_mnist_train(data, epochs, os.path.join(tmp, f"run{i}")))
+    print(json.dumps(result))
+
+
+def bench_train(repeats=5, epochs=1):
+    """Images/s of one training run (batch 100, SGD, one thread): the course's model and loop, the same
+    loop with paddle_mnist's MNIST, and paddle_mnist's `train` (records every step); each with Intel
+    MKL's own choice of code and with the AVX2 code paddle_mnist asks for on AMD processors."""
+    import statistics
+
+    from paddle_mnist import _cpu_is_amd_with_avx2
+
+    amd = _cpu_is_amd_with_avx2()
+    sides = [("MKL's own choice", {"MKL_DEBUG_CPU_TYPE": ""})]
+    if amd:
+        sides.append(("MKL AVX2 (paddle_mnist's default on AMD)", None))
+    print(f"one thread, batch 100, SGD; {epochs} epoch(s) a measurement, median of {repeats}, alternating; "
+          f"each MKL setting in its own process{'' if amd else '; not an AMD CPU: MKL picks its code itself'}")
+    rows = []
+    for label, env in sides:
+        env = dict(os.environ, **env) if env else {k: v for k, v in os.environ.items() if k != "MKL_DEBUG_CPU_TYPE"}
+        proc = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {os.path.join(ROOT, 'tools')!r}); "
+                               f"import bench; bench.train_child({repeats}, {epochs})"],
+                              env=env, cwd=ROOT, stdout=subprocess.PIPE, check=True)
+        r = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+        for key, name in (("course", "course's loop, course's model (conv, ReLU, pool)"),
+                          ("plain", "course's loop, paddle_mnist MNIST (pool first)"),
+                          ("train", "paddle_mnist train (records every step)")):
+            rows.append((f"{name} [{label}]", statistics.median(r[key]), r[key]))
+    print(f"data: {os.path.relpath(r['source']) if r['source'] != 'synthetic' else 'synthetic'} "
+          f"({r['n']} training images)\n")
+    ref = rows[0][1]
+    print(f"| {'loop':78} | {'images/s':>9} | vs the course's way | all measurements |")
+    print(f"|{'-' * 80}|{'-' * 11}|{'-' * 21}|{'-' * 18}|")
+    for name, ips, all_ in rows:
+        print(f"| {name:78} | {ips:9,.0f} | {ips / ref:18.2f}x | {' '.join(str(round(x)) for x in all_)} |")
+    plain, ours = rows[-2][1], rows[-1][1]
+    print(f"\nrecording costs {(1 - ours / plain) * 100:+.1f}% (target < 5%: {'met' if ours >= 0.95 * plain else 'NOT met'})")
 
 
 # ---------------------------------------------------------------------------------------------
