@@ -54,6 +54,9 @@ def main(argv=None):
         return EXIT_ERROR
     parser = build_parser()
     args = parser.parse_args(argv)
+    from paddle_mnist.training import keep_freed_memory
+
+    keep_freed_memory()
     try:
         return args.func(args) or 0
     except PaddleMnistError as e:

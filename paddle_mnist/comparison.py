@@ -106,11 +106,14 @@ def _run_one(job):
     return train(config, data=data, progress=False, name=name)
 
 
-def _pin_one_thread():
+def _start_worker():
     """Worker start: one Paddle thread per process, so N workers share N cores without fighting."""
     import paddle
 
+    from paddle_mnist.training import keep_freed_memory
+
     paddle.base.core.set_num_threads(1)
+    keep_freed_memory()
     if sys.platform.startswith("linux"):
         # If the sweep is killed (even with SIGKILL), its workers die with it instead of
         # training on unseen; rerunning the sweep then resumes their runs.
@@ -198,7 +201,7 @@ def compare(optimizers=None, lrs=None, *, grid=None, epochs=3, jobs=None, out=No
             saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
             os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
             try:
-                with ctx.Pool(jobs, initializer=_pin_one_thread) as pool:
+                with ctx.Pool(jobs, initializer=_start_worker) as pool:
                     args = [(replace(c, threads=1), n, data) for c, n in todo]
                     for record in pool.imap_unordered(_run_one, args):
                         finished(record)

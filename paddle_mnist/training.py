@@ -11,6 +11,7 @@ import math
 import os
 import platform
 import signal
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Optional
@@ -173,6 +174,29 @@ def is_diverged(losses):
             return (f"mean loss of the last {DIVERGE_WINDOW} steps ({mean:.3g}) is over "
                     f"{DIVERGE_FACTOR:g}x the first loss ({losses[0]:.3g})")
     return None
+
+
+def keep_freed_memory():
+    """Let glibc keep freed memory for the next step instead of returning it to the system.
+
+    Every training step allocates and frees the same few tensors of several MB. By default glibc
+    hands that memory back to the system and faults it in again, page by page, at the next step:
+    ~5% of a step spent in the kernel (10 s of training: 0.6 s system time, 0.2 s with this).
+    Linux with glibc only; elsewhere it does nothing. Called by the processes this package starts
+    (the command line, sweep workers), not by ``train`` itself, so a notebook's process is untouched.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc (e.g. musl)
+        return
+    M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
+    mallopt(M_MMAP_THRESHOLD, 32 << 20)  # blocks up to 32 MB come from the heap (glibc's maximum) ...
+    mallopt(M_TRIM_THRESHOLD, 256 << 20)  # ... which keeps up to 256 MB free for reuse
+    mallopt(M_TOP_PAD, 64 << 20)
 
 
 def environment(device, threads):
