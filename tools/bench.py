@@ -304,7 +304,7 @@ def bench_train(repeats=5, epochs=1):
     amd = _cpu_is_amd_with_avx2()
     sides = [("MKL's own choice", {"MKL_DEBUG_CPU_TYPE": ""})]
     if amd:
-        sides.append(("MKL AVX2 (paddle_mnist's default on AMD)", None))
+        sides.append(("MKL AVX2, paddle_mnist's default on AMD", None))
     print(f"one thread, batch 100, SGD; {epochs} epoch(s) a measurement, median of {repeats}, alternating; "
           f"each MKL setting in its own process{'' if amd else '; not an AMD CPU: MKL picks its code itself'}")
     rows = []
