@@ -41,7 +41,7 @@ def _let_mkl_use_avx2_on_amd():
 
     Paddle's CPU wheel computes convolutions with an older Intel MKL, which runs slow generic code
     on AMD processors unless this variable asks for its AVX2 code. On the project's 2-core AMD EPYC
-    machines that made a training step ~1.4x faster (tools/bench.py train). Set only on AMD CPUs
+    machines that made training 1.26-1.56x faster (tools/bench.py train). Set only on AMD CPUs
     that have AVX2 and only when the user has not set it (set it to "" to keep MKL's own choice);
     MKL reads it at its first call, so it is set here, before this package runs anything in Paddle.
     Every run records it (``environment.mkl_cpu_type``).

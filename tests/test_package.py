@@ -1,5 +1,7 @@
 """The package as a learner meets it: without Paddle, `--help`, `python -m`."""
 
+import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,19 +37,17 @@ def test_every_command_has_help():
 
 def mkl_setting_after_import(env_value):
     """MKL_DEBUG_CPU_TYPE as a fresh process sees it after `import paddle_mnist` (None: unset)."""
-    import os
-
     env = {k: v for k, v in os.environ.items() if k != "MKL_DEBUG_CPU_TYPE"}
     if env_value is not None:
         env["MKL_DEBUG_CPU_TYPE"] = env_value
     code = "import os, paddle_mnist; print(repr(os.environ.get('MKL_DEBUG_CPU_TYPE')))"
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return eval(res.stdout.strip())
+    return ast.literal_eval(res.stdout.strip())
 
 
 def test_mkl_gets_its_avx2_code_on_amd_only_and_a_users_setting_wins():
-    with open("/proc/cpuinfo") if Path("/proc/cpuinfo").exists() else open(__file__) as f:
-        first_cpu = f.read(8192).split("\n\n")[0]
+    cpuinfo = Path("/proc/cpuinfo")
+    first_cpu = cpuinfo.read_text()[:8192].split("\n\n")[0] if cpuinfo.exists() else ""
     amd_avx2 = "AuthenticAMD" in first_cpu and " avx2" in first_cpu and " fma" in first_cpu
     assert mkl_setting_after_import(None) == ("5" if amd_avx2 else None)
     assert mkl_setting_after_import("") == ""  # the documented way to keep MKL's own choice

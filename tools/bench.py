@@ -282,8 +282,7 @@ def train_child(repeats, epochs):
     paddle.base.core.set_num_threads(1)  # as every worker of a sweep
     source = REAL15K if os.path.exists(REAL15K) else "synthetic"
     data = load_dataset(source) if source != "synthetic" else load_dataset(source, synthetic_size=(5000, 1000, 1000))
-    result = {"course": [], "plain": [], "train": [], "n": len(data.train.labels), "source": source,
-              "mkl": os.environ.get("MKL_DEBUG_CPU_TYPE")}
+    result = {"course": [], "plain": [], "train": [], "n": len(data.train.labels), "source": source}
     with tempfile.TemporaryDirectory() as tmp:
         course_plain_loop(data, 1, MNIST)  # warm-up (kernels, allocator)
         for i in range(repeats):
