@@ -1,8 +1,13 @@
+import re
+
 from setuptools import find_packages, setup
+
+# one source for the version: paddle_mnist/__init__.py (read as text: importing it needs Paddle)
+VERSION = re.search(r'^__version__ = "([^"]+)"', open("paddle_mnist/__init__.py", encoding="utf-8").read(), re.M).group(1)
 
 setup(
     name="paddle_mnist",
-    version="0.1.0",
+    version=VERSION,
     description="The PaddlePaddle course's MNIST chapter on Paddle 3: train, compare optimizers and learning rates, plot.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
@@ -12,7 +17,7 @@ setup(
     # wheel installed on top of it. Pick one: the `cpu` extra, or the GPU wheel from Paddle's index.
     install_requires=["numpy", "pillow", "matplotlib", "tqdm"],
     extras_require={
-        "cpu": ["paddlepaddle>=3.0"],
+        "cpu": ["paddlepaddle>=2.6"],
         # the tests also run the notebook (nbclient) and the optional trackers, offline
         "test": ["pytest", "nbclient", "nbformat", "ipykernel", "visualdl", "wandb"],
         "visualdl": ["visualdl"],

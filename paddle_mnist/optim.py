@@ -8,6 +8,7 @@ knows when each schedule must be stepped.
 import ast
 import inspect
 import math
+from dataclasses import dataclass
 
 import paddle
 from paddle.optimizer import lr as lr_sched
@@ -20,30 +21,76 @@ from paddle_mnist.errors import ConfigError
 
 _ADAM_BETAS = {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
 
-# name -> (Paddle class, default keyword arguments). The defaults are written out (most equal
-# Paddle's own) so `paddle-mnist optimizers` can show them.
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """One optimizer by name: everything the project knows about it, in one place.
+
+    class_name  the ``paddle.optimizer`` class (looked up when used: older Paddles lack some)
+    defaults    keyword arguments, written out (most equal Paddle's own) so the table can show them
+    typical_lr  a usual first learning rate to try (the PyTorch/Keras defaults)
+    colour      its colour in every figure of the project (red is left out: it marks divergence)
+    since       the Paddle version that first has the class and every default argument
+    """
+
+    class_name: str
+    defaults: dict
+    typical_lr: float
+    colour: str
+    since: str = "2.6"
+
+    @property
+    def cls(self):
+        """The Paddle class, or None when the installed Paddle does not have it."""
+        return getattr(paddle.optimizer, self.class_name, None)
+
+    @property
+    def available(self):
+        """Feature test, not a version test: the class exists and takes every default argument."""
+        cls = self.cls
+        return cls is not None and set(self.defaults) <= set(inspect.signature(cls).parameters)
+
+
 OPTIMIZERS = {
-    "sgd": (paddle.optimizer.SGD, {}),
-    "momentum": (paddle.optimizer.Momentum, {"momentum": 0.9}),
-    "nesterov": (paddle.optimizer.Momentum, {"momentum": 0.9, "use_nesterov": True}),
-    "adagrad": (paddle.optimizer.Adagrad, {"epsilon": 1e-6}),
-    "rmsprop": (paddle.optimizer.RMSProp, {"rho": 0.95, "epsilon": 1e-6, "momentum": 0.0}),
-    "adadelta": (paddle.optimizer.Adadelta, {"rho": 0.95, "epsilon": 1e-6}),
-    "adam": (paddle.optimizer.Adam, dict(_ADAM_BETAS)),
-    "amsgrad": (paddle.optimizer.Adam, dict(_ADAM_BETAS, amsgrad=True)),
-    "adamax": (paddle.optimizer.Adamax, dict(_ADAM_BETAS)),
-    "adamw": (paddle.optimizer.AdamW, dict(_ADAM_BETAS, weight_decay=0.01)),
-    "radam": (paddle.optimizer.RAdam, dict(_ADAM_BETAS)),
-    "nadam": (paddle.optimizer.NAdam, dict(_ADAM_BETAS, momentum_decay=0.004)),
+    "sgd": OptimizerSpec("SGD", {}, 0.1, "#1f77b4"),
+    "momentum": OptimizerSpec("Momentum", {"momentum": 0.9}, 0.01, "#ff7f0e"),
+    "nesterov": OptimizerSpec("Momentum", {"momentum": 0.9, "use_nesterov": True}, 0.01, "#9467bd"),
+    "adagrad": OptimizerSpec("Adagrad", {"epsilon": 1e-6}, 0.01, "#8c564b"),
+    "rmsprop": OptimizerSpec("RMSProp", {"rho": 0.95, "epsilon": 1e-6, "momentum": 0.0}, 0.001, "#e377c2"),
+    # Adadelta scales its own step, so Paddle's learning_rate is only a multiplier: 1.0 is the paper's
+    "adadelta": OptimizerSpec("Adadelta", {"rho": 0.95, "epsilon": 1e-6}, 1.0, "#7f7f7f"),
+    "adam": OptimizerSpec("Adam", dict(_ADAM_BETAS), 0.001, "#2ca02c"),
+    "amsgrad": OptimizerSpec("Adam", dict(_ADAM_BETAS, amsgrad=True), 0.001, "#393b79", since="3.0"),
+    "adamax": OptimizerSpec("Adamax", dict(_ADAM_BETAS), 0.002, "#17becf"),
+    "adamw": OptimizerSpec("AdamW", dict(_ADAM_BETAS, weight_decay=0.01), 0.001, "#bcbd22"),
+    "radam": OptimizerSpec("RAdam", dict(_ADAM_BETAS), 0.001, "#637939", since="3.0"),
+    "nadam": OptimizerSpec("NAdam", dict(_ADAM_BETAS, momentum_decay=0.004), 0.002, "#7b4173", since="3.0"),
 }
 
-# A usual first learning rate to try (the PyTorch/Keras defaults); Adadelta scales its own step,
-# so Paddle's learning_rate is only a multiplier there and 1.0 is the paper's setting.
-TYPICAL_LR = {
-    "sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "rmsprop": 0.001,
-    "adadelta": 1.0, "adam": 0.001, "amsgrad": 0.001, "adamax": 0.002, "adamw": 0.001,
-    "radam": 0.001, "nadam": 0.002,
-}
+# colours for names outside the table (e.g. a record from a newer version of this project)
+SPARE_COLOURS = ["#843c39", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363"]
+
+
+def optimizer_colours(names):
+    """The fixed colour of each optimizer (table order); unknown names get spare colours in order."""
+    order = list(OPTIMIZERS)
+    spare = iter(SPARE_COLOURS * 4)
+    ordered = sorted(set(names), key=lambda n: (order.index(n) if n in order else len(order), n))
+    return {n: OPTIMIZERS[n].colour if n in OPTIMIZERS else next(spare) for n in ordered}
+
+
+def check_optimizer(name, option="--optimizer"):
+    """The spec of optimizer `name`, or a ConfigError: unknown, or not in the installed Paddle."""
+    if name not in OPTIMIZERS:
+        what = f"{option} {name!r} is unknown" if option.startswith("-") else f"unknown {option} {name!r}"
+        raise ConfigError(f"{what}; choose one of: {', '.join(OPTIMIZERS)}")
+    spec = OPTIMIZERS[name]
+    if not spec.available:
+        raise ConfigError(f"{option} {name!r} needs Paddle >= {spec.since} (paddle.optimizer.{spec.class_name}"
+                          f"{' with ' + ', '.join(sorted(spec.defaults)) if spec.cls else ''}); "
+                          f"the installed Paddle is {paddle.__version__}")
+    return spec
+
 
 # Arguments build_optimizer sets itself; they are not `--opt` overrides.
 _OWN_ARGS = ("self", "learning_rate", "parameters", "weight_decay", "grad_clip", "name")
@@ -51,14 +98,8 @@ _OWN_ARGS = ("self", "learning_rate", "parameters", "weight_decay", "grad_clip",
 
 def optimizer_keywords(name):
     """The keyword arguments `--opt key=value` may set for optimizer `name` (from Paddle's signature)."""
-    cls, _ = _lookup(name)
+    cls = check_optimizer(name).cls
     return [p for p in inspect.signature(cls).parameters if p not in _OWN_ARGS]
-
-
-def _lookup(name):
-    if name not in OPTIMIZERS:
-        raise ConfigError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[name]
 
 
 def _check_value(what, key, value, default):
@@ -139,7 +180,8 @@ def build_optimizer(name, parameters, learning_rate, *, weight_decay=None, grad_
                    a prefix; a schedule scales every group alike
     overrides      keyword arguments of the Paddle class, e.g. momentum=0.5
     """
-    cls, defaults = _lookup(name)
+    spec = check_optimizer(name, option="optimizer")
+    cls, defaults = spec.cls, spec.defaults
     allowed = optimizer_keywords(name)
     signature = inspect.signature(cls).parameters
     kwargs = dict(defaults)
@@ -197,11 +239,12 @@ def parse_overrides(items, option="--opt"):
 
 
 def list_optimizers():
-    """One dict per optimizer: name, Paddle class, default arguments, a usual first lr."""
+    """One dict per optimizer: name, Paddle class, default arguments, a usual first lr, and whether
+    the installed Paddle has it (``since``: the Paddle version that does)."""
     return [
-        {"name": name, "class": f"paddle.optimizer.{cls.__name__}", "defaults": dict(defaults),
-         "typical_lr": TYPICAL_LR[name]}
-        for name, (cls, defaults) in OPTIMIZERS.items()
+        {"name": name, "class": f"paddle.optimizer.{s.class_name}", "defaults": dict(s.defaults),
+         "typical_lr": s.typical_lr, "colour": s.colour, "available": s.available, "since": s.since}
+        for name, s in OPTIMIZERS.items()
     ]
 
 
@@ -384,7 +427,9 @@ def optimizers_table():
 
     lines = ["Optimizers (--optimizer NAME, --opt key=value):", ""]
     rows = [("name", "Paddle class", "usual lr", "defaults")]
-    rows += [(o["name"], o["class"], str(o["typical_lr"]), _format_defaults(o["defaults"]))
+    rows += [(o["name"], o["class"], str(o["typical_lr"]),
+              _format_defaults(o["defaults"]) + ("" if o["available"] else
+                                                 f"  [unavailable: needs Paddle >= {o['since']}]"))
              for o in list_optimizers()]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines += ["  " + "  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3] for r in rows]

@@ -298,9 +298,9 @@ def bench_train(repeats=5, epochs=1):
     MKL's own choice of code and with the AVX2 code paddle_mnist asks for on AMD processors."""
     import statistics
 
-    from paddle_mnist import _cpu_is_amd_with_avx2
+    from paddle_mnist.runtime import cpu_is_amd_with_avx2
 
-    amd = _cpu_is_amd_with_avx2()
+    amd = cpu_is_amd_with_avx2()
     sides = [("MKL's own choice", {"MKL_DEBUG_CPU_TYPE": ""})]
     if amd:
         sides.append(("MKL AVX2, paddle_mnist's default on AMD", None))

@@ -1,0 +1,66 @@
+"""`paddle-mnist` / `python -m paddle_mnist`: the command-line layer.
+
+Each sub-command lives in its own module here (``paddle_mnist/cli/<command>.py``) with its flags, the
+call into the library and its exit codes. Library modules never import this package: they return
+results and statuses, and this layer turns them into output and exit codes (see ``common``).
+"""
+
+import argparse
+import importlib
+import sys
+
+# sub-command modules, in the order `--help` lists them
+COMMAND_MODULES = [
+    "paddle_mnist.cli.data",        # data build / data inspect
+    "paddle_mnist.cli.optimizers",  # optimizers
+    "paddle_mnist.cli.train",       # train
+    "paddle_mnist.cli.compare",     # compare
+    "paddle_mnist.cli.tune",        # tune
+    "paddle_mnist.cli.plot",        # plot
+    "paddle_mnist.cli.predict",     # predict, export
+    "paddle_mnist.cli.lr_find",     # lr-find
+    "paddle_mnist.cli.paths",       # paths (optimizers on 2-D surfaces)
+    "paddle_mnist.cli.curvature",   # hessian, landscape
+    "paddle_mnist.cli.doctor",      # doctor
+    # not yet moved into cli/ (transitional: each is removed when its command moves here)
+    "paddle_mnist.data",
+    "paddle_mnist.optim",
+    "paddle_mnist.training",
+    "paddle_mnist.comparison",
+    "paddle_mnist.plots",
+    "paddle_mnist.inference",
+    "paddle_mnist.lr_finder",
+]
+
+
+def build_parser():
+    from paddle_mnist import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="paddle-mnist",
+        description="Train the course's MNIST models and see what optimizers and learning rates do.",
+    )
+    parser.add_argument("--version", action="version", version=f"paddle-mnist {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:  # module not written yet
+                continue
+            raise
+        if hasattr(module, "add_parser"):
+            module.add_parser(sub)
+    return parser
+
+
+def main(argv=None):
+    try:
+        from paddle_mnist.cli.common import run_command
+    except ImportError as e:  # paddle missing: one line, no traceback
+        print(f"paddle-mnist: error: {e}", file=sys.stderr)
+        return 1
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return run_command(args)

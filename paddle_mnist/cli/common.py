@@ -1,0 +1,35 @@
+"""What every sub-command shares: exit codes, and one line on stderr instead of a traceback."""
+
+import sys
+
+from paddle_mnist.errors import PaddleMnistError
+from paddle_mnist.runtime import keep_freed_memory
+
+EXIT_OK = 0
+EXIT_ERROR = 1       # bad input: data, options, checkpoint, an unwritable path
+EXIT_USAGE = 2       # argparse's own exit code for bad flags
+EXIT_DIVERGED = 3    # train: the run diverged (a result, recorded, but not a success)
+EXIT_INTERRUPTED = 130
+
+# what `train` returns -> the exit code of the command
+STATUS_EXIT = {"diverged": EXIT_DIVERGED, "interrupted": EXIT_INTERRUPTED}
+
+
+def error(message):
+    print(f"paddle-mnist: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def run_command(args):
+    """Run the parsed sub-command; our errors and the OS's become one line and exit 1."""
+    keep_freed_memory()
+    try:
+        return args.func(args) or EXIT_OK
+    except PaddleMnistError as e:
+        return error(e)
+    except OSError as e:  # an unwritable --out, a full disk, ...: name the path, not a traceback
+        where = f"{e.filename}: " if e.filename else ""
+        return error(f"{where}{e.strerror or e}")
+    except KeyboardInterrupt:
+        print("paddle-mnist: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
