@@ -35,14 +35,8 @@ from paddle_mnist.optim import (
     step_after_batch,
     step_after_epoch,
 )
+from paddle_mnist.loop import evaluate, is_diverged
 from paddle_mnist.record import SCHEMA, finite_or_none, load_record, save_record
-
-# Divergence rule (see README): a run has diverged when its loss is not finite, or when the mean of
-# its last DIVERGE_WINDOW losses is more than DIVERGE_FACTOR times its first loss. A single spike
-# (SGD at lr 0.5 jumps to ~30 on step 1, then trains) does not move a 20-step mean that far;
-# a run that never recovers (SGD at lr 100 sits at 40-60, with no NaN) does.
-DIVERGE_WINDOW = 20
-DIVERGE_FACTOR = 4.0
 
 BEST_PARAMS, BEST_OPT = "best.pdparams", "best.pdopt"
 LAST_CHECKPOINT = "last.pdckpt"  # model + optimizer (+ lr schedule) + epoch, one file: resume point
@@ -147,33 +141,6 @@ def batch_order_hash(n, batch_size, seed, epochs):
     for epoch in range(epochs):
         h.update(epoch_order(n, seed, epoch).astype(np.int64).tobytes())
     return h.hexdigest()
-
-
-def evaluate(model, split, loss_fn, batch_size=250):
-    """Mean loss and accuracy of `model` on one split (no gradients)."""
-    model.eval()
-    total_loss, correct = 0.0, 0
-    with paddle.no_grad():
-        for imgs, labels in batches(split, batch_size):
-            logits = model(paddle.to_tensor(imgs))
-            y = paddle.to_tensor(labels)
-            total_loss += float(loss_fn(logits, y)) * len(labels)
-            correct += int((logits.argmax(axis=1) == y[:, 0]).sum())
-    n = len(split.labels)
-    return total_loss / n, correct / n
-
-
-def is_diverged(losses):
-    """Apply the divergence rule to the losses so far; returns a reason or None."""
-    last = losses[-1]
-    if last is None:
-        return "loss is not finite"
-    if len(losses) >= DIVERGE_WINDOW and losses[0] is not None:
-        mean = sum(losses[-DIVERGE_WINDOW:]) / DIVERGE_WINDOW
-        if mean > DIVERGE_FACTOR * losses[0]:
-            return (f"mean loss of the last {DIVERGE_WINDOW} steps ({mean:.3g}) is over "
-                    f"{DIVERGE_FACTOR:g}x the first loss ({losses[0]:.3g})")
-    return None
 
 
 def keep_freed_memory():
