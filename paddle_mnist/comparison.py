@@ -11,12 +11,12 @@ unfinished ones.
 import itertools
 import multiprocessing
 import os
-import sys
 import warnings
 from dataclasses import asdict, fields, replace
 
 from tqdm.auto import tqdm
 
+from paddle_mnist import runtime
 from paddle_mnist.errors import ConfigError
 from paddle_mnist.files import write_json
 from paddle_mnist.record import FINISHED, load_record
@@ -106,24 +106,6 @@ def _run_one(job):
     return train(config, data=data, progress=False, name=name)
 
 
-def _start_worker():
-    """Worker start: one Paddle thread per process, so N workers share N cores without fighting."""
-    import paddle
-
-    from paddle_mnist.training import keep_freed_memory
-
-    paddle.base.core.set_num_threads(1)
-    keep_freed_memory()
-    if sys.platform.startswith("linux"):
-        # If the sweep is killed (even with SIGKILL), its workers die with it instead of
-        # training on unseen; rerunning the sweep then resumes their runs.
-        import ctypes
-        import signal
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 def compare(optimizers=None, lrs=None, *, grid=None, epochs=3, jobs=None, out=None, data=None,
             plot=True, progress=True, formats=("png",), show=False, **base_fields):
     """Run a comparison and return ``{"records": [...], "plot": ...}`` (also written under `out`).
@@ -201,7 +183,7 @@ def compare(optimizers=None, lrs=None, *, grid=None, epochs=3, jobs=None, out=No
             saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
             os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
             try:
-                with ctx.Pool(jobs, initializer=_start_worker) as pool:
+                with ctx.Pool(jobs, initializer=runtime.sweep_worker_start) as pool:
                     args = [(replace(c, threads=1), n, data) for c, n in todo]
                     for record in pool.imap_unordered(_run_one, args):
                         finished(record)

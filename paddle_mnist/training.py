@@ -11,7 +11,6 @@ import math
 import os
 import platform
 import signal
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Optional
@@ -20,7 +19,8 @@ import numpy as np
 import paddle
 from tqdm.auto import tqdm
 
-from paddle_mnist import __version__
+from paddle_mnist import __version__, runtime
+from paddle_mnist.checkpoints import BEST_OPT, BEST_PARAMS, LAST_CHECKPOINT, load_state, save_best, save_last  # noqa: F401
 from paddle_mnist.data import batches, epoch_order, load_dataset
 from paddle_mnist.errors import ConfigError
 from paddle_mnist.loss import LOSSES, build_loss
@@ -38,8 +38,6 @@ from paddle_mnist.optim import (
 from paddle_mnist.loop import evaluate, is_diverged
 from paddle_mnist.record import SCHEMA, finite_or_none, load_record, save_record
 
-BEST_PARAMS, BEST_OPT = "best.pdparams", "best.pdopt"
-LAST_CHECKPOINT = "last.pdckpt"  # model + optimizer (+ lr schedule) + epoch, one file: resume point
 
 
 @dataclass
@@ -143,29 +141,6 @@ def batch_order_hash(n, batch_size, seed, epochs):
     return h.hexdigest()
 
 
-def keep_freed_memory():
-    """Let glibc keep freed memory for the next step instead of returning it to the system.
-
-    Every training step allocates and frees the same few tensors of several MB. By default glibc
-    hands that memory back to the system and faults it in again, page by page, at the next step:
-    ~5% of a step spent in the kernel (10 s of training: 0.6 s system time, 0.2 s with this).
-    Linux with glibc only; elsewhere it does nothing. Called by the processes this package starts
-    (the command line, sweep workers), not by ``train`` itself, so a notebook's process is untouched.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc (e.g. musl)
-        return
-    M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
-    mallopt(M_MMAP_THRESHOLD, 32 << 20)  # blocks up to 32 MB come from the heap (glibc's maximum) ...
-    mallopt(M_TRIM_THRESHOLD, 256 << 20)  # ... which keeps up to 256 MB free for reuse
-    mallopt(M_TOP_PAD, 64 << 20)
-
-
 def environment(device, threads):
     """Versions and machine; `threads` is what the run asked Paddle for (null: Paddle's default)."""
     return {
@@ -198,7 +173,7 @@ def _train(config, *, data, progress, name):
         config = TrainConfig(**config)
     config.check()
     if config.threads:
-        paddle.base.core.set_num_threads(int(config.threads))
+        runtime.set_threads(config.threads)
     device = choose_device(config.device)
     if data is None:
         data = load_dataset(config.data)  # the data never depends on the training seed
@@ -307,8 +282,7 @@ def _train(config, *, data, progress, name):
                 best_acc, bad_epochs = valid_acc, 0
                 record["best"] = {"epoch": epoch + 1, "valid_acc": valid_acc}
                 if out:
-                    save_state(model.state_dict(), os.path.join(out, BEST_PARAMS))
-                    save_state(optimizer.state_dict(), os.path.join(out, BEST_OPT))
+                    save_best(out, model, optimizer)
                 else:
                     best_state = {k: v.numpy().copy() for k, v in model.state_dict().items()}
             else:
@@ -322,8 +296,7 @@ def _train(config, *, data, progress, name):
                 # rework on --resume, never a wrong curve.
                 record["status"] = status if stop or epoch + 1 == config.epochs else "running"
                 save_record(out, record)
-                save_state({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                            "epoch": epoch + 1}, os.path.join(out, LAST_CHECKPOINT))
+                save_last(out, model, optimizer, epoch + 1)
             if stop:
                 break
     except KeyboardInterrupt:
@@ -333,7 +306,7 @@ def _train(config, *, data, progress, name):
 
     if status != "interrupted" and record["best"] is not None and status != "diverged":
         # Final eval with the best checkpoint (by valid accuracy), as the issue and the course want.
-        model.set_state_dict(best_state or paddle.load(os.path.join(out, BEST_PARAMS)))
+        model.set_state_dict(best_state or load_state(os.path.join(out, BEST_PARAMS)))
         eval_loss, eval_acc = evaluate(model, eval_split, loss_fn)
         record["eval"] = {"loss": finite_or_none(eval_loss), "acc": eval_acc, "epoch": record["best"]["epoch"]}
     record["status"] = status
@@ -360,14 +333,6 @@ def set_timing(record, wall_start, train_seconds):
     }
 
 
-def save_state(obj, path):
-    """paddle.save, atomically."""
-    from paddle_mnist.files import atomic_path
-
-    with atomic_path(path) as tmp:
-        paddle.save(obj, tmp)
-
-
 def epochs_since_best(record):
     if not record["best"]:
         return 0
@@ -385,7 +350,7 @@ def resume_from(out, fresh, model, optimizer):
                           f"(config id {old['config_id']} vs {fresh['config_id']}); use another --out")
     if old["data"].get("sha256") != fresh["data"].get("sha256"):
         raise ConfigError(f"{out}: --resume with different data than the run there")
-    ckpt = paddle.load(ckpt_path)
+    ckpt = load_state(ckpt_path)
     model.set_state_dict(ckpt["model"])
     optimizer.set_state_dict(ckpt["optimizer"])
     done = int(ckpt["epoch"])
@@ -493,7 +458,7 @@ def run_train(args):
     record = train(config, progress=not args.quiet)
     print(summary_line(record))
     print(f"record: {os.path.join(config.out, 'record.json')}")
-    from paddle_mnist.cli import EXIT_DIVERGED, EXIT_INTERRUPTED
+    from paddle_mnist.cli.common import EXIT_DIVERGED, EXIT_INTERRUPTED
 
     return {"diverged": EXIT_DIVERGED, "interrupted": EXIT_INTERRUPTED}.get(record["status"], 0)
 

@@ -232,7 +232,7 @@ def test_keep_freed_memory_stops_refaulting_the_same_memory_every_step():
     code = textwrap.dedent("""
         import resource
         import numpy as np
-        from paddle_mnist.training import keep_freed_memory
+        from paddle_mnist.runtime import keep_freed_memory
         keep_freed_memory()
         for _ in range(3):
             before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
