@@ -24,7 +24,6 @@ COMMAND_MODULES = [
     "paddle_mnist.cli.doctor",      # doctor
     # not yet moved into cli/ (transitional: each is removed when its command moves here)
     "paddle_mnist.data",
-    "paddle_mnist.optim",
     "paddle_mnist.training",
     "paddle_mnist.comparison",
     "paddle_mnist.plots",
