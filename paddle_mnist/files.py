@@ -5,6 +5,8 @@ import os
 import tempfile
 from contextlib import contextmanager
 
+from paddle_mnist.errors import ConfigError
+
 
 @contextmanager
 def atomic_path(path):
@@ -39,3 +41,16 @@ def write_json(path, obj):
 def read_json(path):
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def ensure_writable_dir(path, flag="--out"):
+    """Create `path` if needed and prove it takes files, before any work that would write there:
+    a run must never train for minutes and then fail to save. Raises ConfigError naming the path."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test-")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise ConfigError(f"{flag} {path}: cannot write there ({e.strerror or e})") from None
+    return path

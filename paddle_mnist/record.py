@@ -26,6 +26,7 @@ import glob
 import json
 import math
 import os
+import time
 
 from paddle_mnist.errors import DataError
 from paddle_mnist.files import read_json, write_json
@@ -67,3 +68,48 @@ def find_records(directory):
         raise DataError(f"{directory}: no such directory")
     paths = sorted(glob.glob(os.path.join(glob.escape(directory), "**", RECORD_FILE), recursive=True))
     return [load_record(p) for p in paths]
+
+
+def new_record(name, config, config_id, data_info, fairness, environment, steps_per_epoch):
+    """A fresh record (status "running", no steps yet): the layout above, in one place."""
+    return {
+        "schema": SCHEMA,
+        "name": name,
+        "status": "running",
+        "config": config,
+        "config_id": config_id,
+        "data": dict(data_info),
+        "fairness": fairness,
+        "environment": environment,
+        "steps_per_epoch": steps_per_epoch,
+        "steps": {"loss": [], "lr": []},
+        "epochs": [],
+        "best": None,
+        "eval": None,
+        "divergence": None,
+        "timing": {"wall_seconds": 0.0, "train_seconds": 0.0, "images_per_second": None},
+    }
+
+
+def set_timing(record, wall_start, train_seconds):
+    """Wall and training time so far, and images per second of training (full epochs plus the
+    steps of a partial one)."""
+    steps = len(record["steps"]["loss"])
+    batch = record["config"]["batch_size"]
+    n_train = record["data"]["sizes"]["train"]
+    spe = record["steps_per_epoch"]
+    images = (steps // spe) * n_train + (steps % spe) * batch
+    record["timing"] = {
+        "wall_seconds": time.perf_counter() - wall_start,
+        "train_seconds": train_seconds,
+        "images_per_second": images / train_seconds if train_seconds > 0 else None,
+    }
+
+
+def best_epoch(epochs):
+    """{epoch, valid_acc} of the epoch with the best valid accuracy (the first of equals), or None."""
+    best = None
+    for m in epochs:
+        if best is None or m["valid_acc"] > best["valid_acc"]:
+            best = {"epoch": m["epoch"], "valid_acc": m["valid_acc"]}
+    return best

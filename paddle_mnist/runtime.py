@@ -6,6 +6,7 @@ has no public API for a thing, the private call is made here, and only here, wit
 
 import ctypes
 import os
+import platform
 import signal
 import sys
 import warnings
@@ -83,3 +84,24 @@ def sweep_worker_start():
     set_threads(1)
     keep_freed_memory()
     die_with_parent()
+
+
+def environment(device, threads):
+    """Versions and machine, for a run's record; `threads` is what the run asked Paddle for
+    (null: Paddle's default, or OMP_NUM_THREADS when set)."""
+    import numpy as np
+    import paddle
+
+    from paddle_mnist import __version__
+
+    return {
+        "paddle_mnist": __version__,
+        "paddle": paddle.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "device": str(device),
+        "threads": threads or (int(os.environ["OMP_NUM_THREADS"]) if os.environ.get("OMP_NUM_THREADS") else None),
+        "cpus": os.cpu_count(),
+        "mkl_cpu_type": os.environ.get("MKL_DEBUG_CPU_TYPE"),  # see let_mkl_use_avx2_on_amd
+        "platform": platform.platform(),
+    }

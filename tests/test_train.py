@@ -79,7 +79,7 @@ def test_resume_gives_the_same_curves(small, tmp_path, monkeypatch):
     whole = train(cfg(out=str(tmp_path / "whole"), **config), data=small, progress=False)
 
     # interrupt the second run in the middle of its second epoch
-    real_batches = train_module.batches
+    real_batches = train_module.host_batches
 
     def interrupted_batches(*args, **kwargs):
         for i, batch in enumerate(real_batches(*args, **kwargs)):
@@ -87,12 +87,12 @@ def test_resume_gives_the_same_curves(small, tmp_path, monkeypatch):
                 raise KeyboardInterrupt
             yield batch
 
-    monkeypatch.setattr(train_module, "batches", interrupted_batches)
+    monkeypatch.setattr(train_module, "host_batches", interrupted_batches)
     out = str(tmp_path / "cut")
     cut = train(cfg(out=out, **config), data=small, progress=False)
     assert cut["status"] == "interrupted"
     assert len(load_record(out)["epochs"]) == 1
-    monkeypatch.setattr(train_module, "batches", real_batches)
+    monkeypatch.setattr(train_module, "host_batches", real_batches)
 
     resumed = train(cfg(out=out, resume=True, **config), data=small, progress=False)
     assert resumed["status"] == "completed"

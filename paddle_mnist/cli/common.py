@@ -1,7 +1,9 @@
 """What every sub-command shares: exit codes, and one line on stderr instead of a traceback."""
 
 import sys
+from dataclasses import fields
 
+from paddle_mnist.config import TrainConfig, flag_of, value_type
 from paddle_mnist.errors import PaddleMnistError
 from paddle_mnist.runtime import keep_freed_memory
 
@@ -33,3 +35,36 @@ def run_command(args):
     except KeyboardInterrupt:
         print("paddle-mnist: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+# ---- the flags of a TrainConfig, derived from its declaration (paddle_mnist/config.py) ----
+
+NOT_FLAGS = ("out", "resume")  # each command says itself where it writes and whether it resumes
+
+
+def add_config_arguments(parser):
+    """One flag per TrainConfig field (shared by train, compare, tune): type, default, help and
+    metavar come from the field's declaration; mapping fields take repeated KEY=VALUE flags."""
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        if f.name in NOT_FLAGS:
+            continue
+        meta = f.metadata
+        if meta["parse"]:
+            parser.add_argument(flag_of(f), dest=f.name, action="append", default=[], metavar=meta["metavar"],
+                                help=meta["help"])
+        else:
+            parser.add_argument(flag_of(f), dest=f.name, type=value_type(f), default=getattr(defaults, f.name),
+                                metavar=meta["metavar"], help=meta["help"])
+
+
+def config_from_args(args, **extra):
+    """The TrainConfig the flags describe (mapping flags parsed); `extra` sets other fields."""
+    values = {}
+    for f in fields(TrainConfig):
+        if f.name in NOT_FLAGS:
+            continue
+        value = getattr(args, f.name)
+        values[f.name] = f.metadata["parse"](value) if f.metadata["parse"] else value
+    values.update(extra)
+    return TrainConfig(**values)
