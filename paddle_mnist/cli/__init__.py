@@ -24,11 +24,8 @@ COMMAND_MODULES = [
     "paddle_mnist.cli.doctor",      # doctor
     # not yet moved into cli/ (transitional: each is removed when its command moves here)
     "paddle_mnist.data",
-    "paddle_mnist.training",
     "paddle_mnist.comparison",
     "paddle_mnist.plots",
-    "paddle_mnist.inference",
-    "paddle_mnist.lr_finder",
 ]
 
 
