@@ -32,6 +32,11 @@ from paddle_mnist import runtime  # noqa: E402  (after the no-Paddle check above
 runtime.let_mkl_use_avx2_on_amd()
 runtime.quiet_paddle_import()
 
+# Pillow before Paddle: Paddle 2.6's libpaddle carries an old zlib, and a Pillow loaded after it binds
+# to that copy and crashes (SIGSEGV in inflateReset2) on its first PNG (PaddlePaddle/Paddle#70538).
+# Loaded first, Pillow keeps its own zlib. Only helps when paddle_mnist is imported before paddle.
+import PIL.Image  # noqa: E402,F401
+
 _LAZY = {
     "load_data": "paddle_mnist.data",
     "load_dataset": "paddle_mnist.data",

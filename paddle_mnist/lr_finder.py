@@ -18,22 +18,73 @@ Both are a place to start, not an answer: train with them and compare (``paddle-
 
 import math
 import os
+import tempfile
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import paddle
+from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 from tqdm import tqdm
 
+from paddle_mnist.data import batches, load_dataset
 from paddle_mnist.errors import ConfigError
 from paddle_mnist.files import atomic_path, write_json
+from paddle_mnist.loop import train_step
+from paddle_mnist.loss import build_loss
+from paddle_mnist.model import build_model
+from paddle_mnist.optim import build_optimizer, check_optimizer
 from paddle_mnist.record import finite_or_none
 
 DIVERGE_FACTOR = 4.0   # stop once the smoothed loss exceeds 4× its best
 SKIP_END = 5           # the last points (the blow-up) are not used for suggestions
+MAX_STEPS = 100_000    # 200 steps take about a minute on a CPU; more than this is a typo
+SEED_MAX = 2**32 - 1   # every seed both Paddle versions and numpy's generator accept
 
 
 def _check(option, value, ok, what):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
         raise ConfigError(f"{option} must be {what}, got {value!r}")
+
+
+def check_options(start, end, steps, batch_size, seed, smoothing):
+    """Refuse impossible numbers before anything runs, naming the flag; returns (steps, batch_size, beta)."""
+    _check("--start", start, lambda v: v > 0, "a positive number")
+    _check("--end", end, lambda v: v > start, f"a number above --start ({start})")
+    if not math.isfinite(end / start):
+        raise ConfigError(f"--end / --start must be a finite ratio, got {end!r} / {start!r}")
+    _check("--steps", steps, lambda v: v >= 10 and float(v).is_integer(), "an integer >= 10")
+    _check("--steps", steps, lambda v: v <= MAX_STEPS, f"at most {MAX_STEPS}")
+    _check("--batch-size", batch_size, lambda v: v >= 1 and float(v).is_integer(), "a positive integer")
+    _check("--seed", seed, lambda v: 0 <= v <= SEED_MAX and float(v).is_integer(), f"an integer in 0..{SEED_MAX}")
+    steps, batch_size = int(steps), int(batch_size)
+    beta = smoothing_for(steps) if smoothing is None else smoothing
+    _check("smoothing", beta, lambda v: 0 <= v < 1, "in [0, 1)")
+    return steps, batch_size, beta
+
+
+@contextmanager
+def output_dir(out, option="--out"):
+    """Create `out` and write a test file there before minutes of work are spent; if the block
+    fails (a refused option, Ctrl-C), remove the folders this made, so a refusal leaves nothing."""
+    made, path = [], os.path.abspath(out)
+    while not os.path.exists(path):
+        made.append(path)
+        path = os.path.dirname(path)
+    try:
+        os.makedirs(out, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise ConfigError(f"{option} {out}: cannot write there ({e.strerror or e})") from None
+    try:
+        yield out
+    except BaseException:
+        for folder in made:  # deepest first; a folder that now holds something stays
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+        raise
 
 
 def exponential_lrs(start, end, steps):
@@ -89,56 +140,66 @@ def lr_find(optimizer="sgd", data=None, *, model="cnn", start=1e-5, end=10.0, st
                 or an already loaded MnistData
     model       a name (a fresh network, seeded by `seed`) or a paddle.nn.Layer; either way its
                 weights are put back afterwards, so the test leaves no trace
-    out         a directory for lr_find.png and lr_find.json (None: write nothing)
+    out         a directory for lr_find.png and lr_find.json (None: write nothing); checked first
     smoothing   beta of the loss's moving average (None: smoothing_for(steps))
     """
-    from paddle_mnist.data import batches, load_dataset
-    from paddle_mnist.loss import build_loss
-    from paddle_mnist.model import build_model
-    from paddle_mnist.optim import build_optimizer
-
-    _check("--start", start, lambda v: v > 0, "a positive number")
-    _check("--end", end, lambda v: v > start, f"a number above --start ({start})")
-    _check("--steps", steps, lambda v: v >= 10 and float(v).is_integer(), "an integer >= 10")
-    _check("--batch-size", batch_size, lambda v: v >= 1 and float(v).is_integer(), "a positive integer")
-    steps, batch_size = int(steps), int(batch_size)
-    beta = smoothing_for(steps) if smoothing is None else smoothing
-    _check("smoothing", beta, lambda v: 0 <= v < 1, "in [0, 1)")
-
-    dataset = load_dataset(data, seed=seed, progress=progress)
+    steps, batch_size, beta = check_options(start, end, steps, batch_size, seed, smoothing)
+    check_optimizer(optimizer, option="optimizer")
+    loss_fn = build_loss(loss)
     paddle.seed(seed)
     net = build_model(model) if isinstance(model, str) else model
-    model_name = model if isinstance(model, str) else type(model).__name__
+    with output_dir(out) if out else nullcontext():
+        dataset = load_dataset(data, seed=seed, progress=progress)
+        if batch_size > len(dataset.train):
+            raise ConfigError(f"--batch-size {batch_size} is larger than the training split ({len(dataset.train)} images)")
+        # the lr grows by the same factor every batch: LambdaDecay multiplies the start lr by lambda(step)
+        factor = end / start
+        schedule = paddle.optimizer.lr.LambdaDecay(start, lambda i: factor ** (min(i, steps - 1) / (steps - 1)))
+        opt = build_optimizer(optimizer, net, schedule, **(opt_args or {}))
+
+        with tqdm(total=steps, disable=not progress, desc=f"lr-find {optimizer}", unit="step", mininterval=0.5) as bar:
+            lrs, losses, smoothed, stopped = _ramp(net, opt, schedule, loss_fn, dataset.train, steps, batch_size,
+                                                   seed, beta, bar.update)
+
+        result = {
+            "schema": "paddle_mnist.lr_find/1",
+            "optimizer": optimizer, "opt_args": dict(opt_args or {}),
+            "model": model if isinstance(model, str) else type(model).__name__,
+            "batch_size": batch_size, "seed": seed, "start": start, "end": end, "steps": steps, "smoothing": beta,
+            "data": getattr(dataset, "info", None),
+            "lrs": lrs, "losses": losses, "smoothed": smoothed, "stopped": stopped,
+            "suggestions": suggest(lrs, smoothed, steps),
+        }
+        if out:
+            result["files"] = save(result, out)
+    return result
+
+
+def _ramp(net, opt, schedule, loss_fn, split, steps, batch_size, seed, beta, tick):
+    """The course's step (loop.train_step) at a rising lr, epoch after epoch, until `steps` or divergence.
+
+    The network's weights and train/eval mode are put back afterwards, whatever happens.
+    Returns (lrs, losses, smoothed, stopped)."""
     initial = {k: v.numpy().copy() for k, v in net.state_dict().items()}
     was_training = net.training
-
-    # the lr grows by the same factor every batch: LambdaDecay multiplies the start lr by lambda(step)
-    factor = end / start
-    schedule = paddle.optimizer.lr.LambdaDecay(start, lambda i: factor ** (min(i, steps - 1) / (steps - 1)))
-    opt = build_optimizer(optimizer, net, schedule, **(opt_args or {}))
-    loss_fn = build_loss(loss)
-
     lrs, losses, smoothed, stopped = [], [], [], None
-    bar = tqdm(total=steps, disable=not progress, desc=f"lr-find {optimizer}", unit="step", mininterval=0.5)
+    average = 0.0  # the moving average of smooth(), kept as we go
     try:
         net.train()
         epoch = 0
         while len(lrs) < steps and stopped is None:
-            for imgs, labels in batches(dataset.train, batch_size, shuffle=True, seed=seed, epoch=epoch):
+            for imgs, labels in batches(split, batch_size, shuffle=True, seed=seed, epoch=epoch):
                 lr = opt.get_lr()
-                batch_loss = loss_fn(net(paddle.to_tensor(imgs)), paddle.to_tensor(labels))
-                value = float(batch_loss)
-                if not math.isfinite(value):
+                value = float(train_step(net, opt, loss_fn, paddle.to_tensor(imgs), paddle.to_tensor(labels))[0])
+                if not math.isfinite(value):  # this step is not recorded (and its update is undone below)
                     stopped = {"step": len(lrs) + 1, "lr": lr, "reason": f"the loss is {value}"}
                     break
-                batch_loss.backward()
-                opt.step()
-                opt.clear_grad()
                 schedule.step()
                 lrs.append(lr)
                 losses.append(value)
-                smoothed = smooth(losses, beta)
-                bar.update(1)
+                average = beta * average + (1 - beta) * value
+                smoothed.append(average / (1 - beta ** len(losses)))  # as smooth(losses, beta)
+                tick(1)
                 if smoothed[-1] > DIVERGE_FACTOR * min(smoothed):
                     stopped = {"step": len(lrs), "lr": lr,
                                "reason": f"smoothed loss {smoothed[-1]:.3g} > {DIVERGE_FACTOR:g}x its best {min(smoothed):.3g}"}
@@ -147,21 +208,9 @@ def lr_find(optimizer="sgd", data=None, *, model="cnn", start=1e-5, end=10.0, st
                     break
             epoch += 1
     finally:
-        bar.close()
         net.set_state_dict(initial)  # the test must leave the network as it found it
-        net.train(was_training)
-
-    result = {
-        "schema": "paddle_mnist.lr_find/1",
-        "optimizer": optimizer, "opt_args": dict(opt_args or {}), "model": model_name,
-        "batch_size": batch_size, "seed": seed, "start": start, "end": end, "steps": steps, "smoothing": beta,
-        "data": getattr(dataset, "info", None),
-        "lrs": lrs, "losses": losses, "smoothed": smoothed, "stopped": stopped,
-        "suggestions": suggest(lrs, smoothed, steps),
-    }
-    if out:
-        result["files"] = save(result, out)
-    return result
+        net.train() if was_training else net.eval()  # Paddle 2.6's Layer.train() takes no mode
+    return lrs, losses, smoothed, stopped
 
 
 def save(result, out):
@@ -179,8 +228,6 @@ def save(result, out):
 
 def plot(result, path):
     """Loss (each step, light; smoothed, dark) against the learning rate on a log axis, suggestions marked."""
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
-
     lrs, losses, smoothed = result["lrs"], result["losses"], result["smoothed"]
     fig = Figure(figsize=(7, 4.5), dpi=100)
     ax = fig.subplots()
@@ -210,53 +257,3 @@ def plot(result, path):
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     return path
-
-
-# ----------------------------------------------------------------------------- CLI
-
-
-def add_parser(subparsers):
-    p = subparsers.add_parser(
-        "lr-find",
-        help="learning-rate range test: suggest a first learning rate",
-        description="Raise the learning rate exponentially from --start to --end over --steps batches, "
-        "stop when the loss diverges, plot loss vs learning rate into OUT/lr_find.png, and suggest "
-        "the steepest descent and the minimum/10 (as fastai). The network is not changed.",
-    )
-    p.add_argument("--optimizer", default="sgd", help="optimizer to test (default: sgd; see `paddle-mnist optimizers`)")
-    p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
-                   help="an optimizer argument, e.g. momentum=0.5 (repeatable)")
-    p.add_argument("--start", type=float, default=1e-5, help="first learning rate (default: 1e-5)")
-    p.add_argument("--end", type=float, default=10.0, help="last learning rate (default: 10)")
-    p.add_argument("--steps", type=int, default=200, help="batches from --start to --end (default: 200)")
-    p.add_argument("--model", default="cnn", help="network: cnn, linear or mlp (default: cnn)")
-    p.add_argument("--batch-size", type=int, default=100, help="images per batch (default: 100)")
-    p.add_argument("--data", default=None,
-                   help="course JSON(.gz) file, IDX directory, or 'synthetic' (default: as `train`)")
-    p.add_argument("--seed", type=int, default=0, help="fixes the initial weights and batch order (default: 0)")
-    p.add_argument("--out", default=None, help="directory for lr_find.png/.json (default: work/lr-find/OPTIMIZER)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_lr_find)
-
-
-def run_lr_find(args):
-    from paddle_mnist.optim import parse_overrides
-
-    out = args.out or os.path.join("work", "lr-find", args.optimizer)
-    result = lr_find(args.optimizer, args.data, model=args.model, start=args.start, end=args.end,
-                     steps=args.steps, batch_size=args.batch_size, seed=args.seed, out=out,
-                     opt_args=parse_overrides(args.opt), progress=not args.quiet)
-    s = result["suggestions"]
-    n = len(result["lrs"])
-    if result["stopped"]:
-        print(f"stopped after {n} steps at lr {result['stopped']['lr']:.3g}: {result['stopped']['reason']}")
-    else:
-        print(f"ran all {n} steps up to lr {result['lrs'][-1]:.3g} without diverging")
-    if s["steepest"] is None:
-        print("too few steps for a suggestion: lower --start or raise --steps")
-    else:
-        print(f"suggested lr (steepest descent): {s['steepest']:.3g}")
-        print(f"suggested lr (minimum / 10):     {s['minimum_div10']:.3g}")
-    print(f"plot: {result['files']['png']}")
-    print(f"data: {result['files']['json']}")
-    return 0

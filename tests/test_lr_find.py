@@ -118,3 +118,92 @@ def test_suggestion_trains_on_real_digits(real15k):
     assert r["smoothed"][best] < 0.8 * r["smoothed"][0]  # the loss really fell at the good learning rates
     assert max(r["losses"][best:]) > 2 * r["smoothed"][best] or r["stopped"]  # and rose past them
     assert all(math.isfinite(v) for v in r["losses"])
+
+
+# ----------------------------------------------------------------------------- bad input (issue 15)
+
+def run_main(capsys, *args):
+    """The real CLI, in this process: (exit code, stderr lines)."""
+    from paddle_mnist.cli import main
+
+    code = main(["lr-find", "--data", "synthetic", "--model", "linear", "--quiet", *args])
+    return code, capsys.readouterr().err.splitlines()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--start", "nan"], "--start must be a positive number, got nan"),
+    (["--start", "-1"], "--start must be a positive number, got -1.0"),
+    (["--end", "inf"], "--end must be a number above --start (1e-05), got inf"),
+    (["--start", "1e-320", "--end", "1e300"], "--end / --start must be a finite ratio"),
+    (["--steps", "-20"], "--steps must be an integer >= 10, got -20"),
+    (["--steps", "1000000000"], "--steps must be at most 100000, got 1000000000"),
+    (["--batch-size", "-5"], "--batch-size must be a positive integer, got -5"),
+    (["--batch-size", "1000000000"], "--batch-size 1000000000 is larger than the training split (1000 images)"),
+    (["--seed", "-1"], "--seed must be an integer in 0..4294967295, got -1"),
+    (["--seed", str(2**40)], f"--seed must be an integer in 0..4294967295, got {2**40}"),
+    (["--opt", "momentum=nan", "--optimizer", "momentum"], "momentum must be a number, got 'nan'"),
+])
+def test_cli_bad_numbers_are_one_line_and_leave_nothing(tmp_path, capsys, args, message):
+    out = tmp_path / "new" / "lf"
+    code, err = run_main(capsys, "--out", str(out), *args)
+    assert code == 1 and len(err) == 1, err
+    assert err[0].startswith("paddle-mnist: error: ") and message in err[0], err
+    assert os.listdir(tmp_path) == []  # not even the --out folder
+
+
+def test_cli_unwritable_out_is_found_before_the_run(tmp_path, capsys):
+    (tmp_path / "a-file").write_text("x")
+    for out in (tmp_path / "a-file", tmp_path / "a-file" / "lf"):  # a file, a folder below a file
+        # the data does not exist either: the output is checked first, before any data is read
+        code, err = run_main(capsys, "--out", str(out), "--data", str(tmp_path / "missing.json.gz"))
+        assert code == 1 and len(err) == 1, err
+        assert err[0].startswith(f"paddle-mnist: error: --out {out}: cannot write there ("), err
+    assert os.listdir(tmp_path) == ["a-file"] and (tmp_path / "a-file").read_text() == "x"
+
+    # a refusal after the folder was made (the data is missing) removes the folders it made
+    code, err = run_main(capsys, "--out", str(tmp_path / "x" / "y"), "--data", str(tmp_path / "missing.json.gz"))
+    assert code == 1 and err == [f"paddle-mnist: error: {tmp_path / 'missing.json.gz'}: no such file"], err
+    assert os.listdir(tmp_path) == ["a-file"]
+
+
+def test_cli_an_optimizer_this_paddle_lacks_is_one_line(tmp_path, capsys):
+    import paddle
+
+    from paddle_mnist.optim import OPTIMIZERS
+
+    missing = [name for name, spec in OPTIMIZERS.items() if not spec.available]
+    if not missing:
+        pytest.skip(f"Paddle {paddle.__version__} has every optimizer (2.6 lacks radam, nadam, amsgrad)")
+    for name in missing:
+        code, err = run_main(capsys, "--optimizer", name, "--out", str(tmp_path / "lf"))
+        assert code == 1 and len(err) == 1, err
+        assert f"optimizer {name!r} needs Paddle >= {OPTIMIZERS[name].since}" in err[0], err
+        assert f"the installed Paddle is {paddle.__version__}" in err[0], err
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_network_keeps_its_mode(tmp_path):
+    """Paddle 2.6's Layer.train() takes no mode: an eval-mode network must come back in eval mode."""
+    net = build_model("linear")
+    net.eval()
+    r = lr_find("adam", "synthetic", model=net, start=1e-4, end=1.0, steps=10, batch_size=50)
+    assert len(r["lrs"]) == 10 and not net.training
+    net.train()
+    lr_find("adam", "synthetic", model=net, start=1e-4, end=1.0, steps=10, batch_size=50)
+    assert net.training
+
+
+def test_lr_find_takes_the_course_step(monkeypatch):
+    """lr_find trains with loop.train_step (the course's step), not a copy of it: every batch is one call."""
+    from paddle_mnist import loop, lr_finder
+
+    calls = []
+    real = loop.train_step
+
+    def counting(*args):
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(lr_finder, "train_step", counting)
+    r = lr_find("sgd", "synthetic", model="linear", start=1e-3, end=1.0, steps=12, batch_size=100)
+    assert len(calls) == len(r["lrs"]) == 12
