@@ -8,6 +8,10 @@ import importlib.util
 import os
 import sys
 
+# Python's zlib before any Paddle: Paddle 2.6's wheel carries its own zlib symbols, and a zlib
+# module loaded after it crashes in inflateReset2 on the first gzip read (measured with 2.6.2).
+import zlib  # noqa: F401
+
 __version__ = "0.1.0"
 
 PADDLE_MISSING = (
@@ -47,10 +51,11 @@ _LAZY = {
     "TrainConfig": "paddle_mnist.training",
     "train": "paddle_mnist.training",
     "compare": "paddle_mnist.comparison",
-    "plot": "paddle_mnist.plots",
+    "plot": "paddle_mnist.analysis",
     "predict": "paddle_mnist.inference",
     "export": "paddle_mnist.inference",
     "lr_find": "paddle_mnist.lr_finder",
+    "paths": "paddle_mnist.surfaces",
 }
 
 

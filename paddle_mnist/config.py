@@ -57,6 +57,12 @@ def _mapping(flag, value):
         raise ConfigError(f"{flag} must be a mapping of key=value, not {value!r}")
 
 
+def _lr_groups(flag, value):
+    _mapping(flag, value)
+    for prefix, lr in value.items():
+        _number()(f"{flag} {prefix}=", lr)
+
+
 def _text(flag, value):
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{flag} must be a non-empty text, not {value!r}")
@@ -121,7 +127,7 @@ class TrainConfig:
     opt_args: dict = _spec({}, "an optimizer argument, e.g. beta1=0.8 (repeatable; see `paddle-mnist optimizers`)",
                            flag="--opt", metavar="KEY=VALUE", check=_mapping, parse=parse_overrides)
     lr_groups: dict = _spec({}, "learning rate for the layers whose name starts with PREFIX, e.g. conv=0.01 fc=0.001",
-                            flag="--lr-group", metavar="PREFIX=LR", check=_mapping, parse=parse_lr_groups)
+                            flag="--lr-group", metavar="PREFIX=LR", check=_lr_groups, parse=parse_lr_groups)
     patience: Optional[int] = _spec(None, "stop early after this many epochs without a better valid accuracy",
                                     short="pat", check=_number(integer=True))
     # ---- where and how a run happens: these never change its numbers ----

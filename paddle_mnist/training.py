@@ -51,8 +51,8 @@ def _train(config, data, progress, name, on_save):
     data = data if data is not None else load_dataset(config.data)  # never depends on the training seed
     steps_per_epoch = math.ceil(len(data.train.labels) / config.batch_size)
     config.check(steps_per_epoch)  # now the schedule can be checked over the whole run
+    run = build_run(config, steps_per_epoch)  # checks the optimizer's own arguments too
     out = config.out and ensure_writable_dir(config.out)  # before any work, not after it
-    run = build_run(config, steps_per_epoch)
     record = new_record(
         name or (os.path.basename(os.path.normpath(out)) if out else run_name(config)), asdict(config),
         config_id(config), data.info,

@@ -244,3 +244,75 @@ def test_keep_freed_memory_stops_refaulting_the_same_memory_every_step():
     first, *later = [int(x) for x in out.split()]
     assert first > 1000  # 40 MB written: the first round faults its pages in
     assert max(later) < first * 0.05, out
+
+
+# ---- bad input (issue 15): one line naming the flag or path, exit 1, nothing written ----
+
+BAD_TRAIN_FLAGS = [
+    (["--schedule", "step", "--schedule-arg", "gamma=-1"], "gives lr -0.01 at step"),
+    (["--schedule", "cosine", "--schedule-arg", "eta_min=-1"], "--schedule cosine --schedule-arg eta_min=-1 gives lr"),
+    (["--schedule", "exponential", "--schedule-arg", "gamma=0"], "schedule option gamma must be a positive number"),
+    (["--threads", "0"], "--threads must be a positive integer"),
+    (["--threads", "-1"], "--threads must be a positive integer"),
+    (["--weight-decay", "nan"], "--weight-decay must be a number >= 0"),
+    (["--weight-decay", "inf"], "--weight-decay must be a number >= 0"),
+    (["--seed", "-1"], "--seed must be an integer >= 0"),
+    (["--seed", str(2**40)], "--seed must be at most 4294967295"),
+    (["--lr", "nan"], "--lr must be a positive number"),
+    (["--lr", "inf"], "--lr must be a positive number"),
+    (["--lr", "0"], "--lr must be a positive number"),
+    (["--batch-size", "-5"], "--batch-size must be a positive integer"),
+    (["--patience", "0"], "--patience must be a positive integer"),
+    (["--grad-clip", "nan"], "--grad-clip must be a positive number"),
+    (["--warmup-steps", "-1"], "--warmup-steps must be an integer >= 0"),
+    (["--lr-group", "conv=-1"], "--lr-group conv= must be a positive number, not -1.0"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_TRAIN_FLAGS)
+def test_cli_refuses_nonsense_before_training(tmp_path, capsys, args, message):
+    from paddle_mnist.cli import main
+
+    out = tmp_path / "run"
+    code = main(["train", "--data", "synthetic", "--epochs", "2", "--quiet", "--out", str(out), *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1, err
+    assert err[0].startswith("paddle-mnist: error: ") and message in err[0], err[0]
+    assert not out.exists()  # nothing trained, nothing written
+
+
+def test_cli_unwritable_out_is_one_line_before_any_work(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    res = run_cli("train", "--data", "synthetic", "--epochs", "50", "--quiet", "--out", "file/run", cwd=tmp_path)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--out file/run: cannot write there" in lines[0], res.stderr
+    assert sorted(os.listdir(tmp_path)) == ["file"]
+
+
+def test_cli_gpu_on_a_cpu_build_is_one_line(tmp_path, capsys):
+    import paddle
+
+    from paddle_mnist.cli import main
+
+    if paddle.device.is_compiled_with_cuda():
+        pytest.skip("this Paddle is a GPU build")
+    code = main(["train", "--data", "synthetic", "--epochs", "1", "--quiet", "--device", "gpu",
+                 "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "CPU build" in err[0] and "paddlepaddle-gpu" in err[0]
+
+
+def test_an_optimizer_this_paddle_lacks_is_one_line(tmp_path, capsys):
+    from paddle_mnist.cli import main
+    from paddle_mnist.optim import OPTIMIZERS
+
+    missing = [n for n, s in OPTIMIZERS.items() if not s.available]
+    if not missing:
+        pytest.skip("this Paddle has every optimizer of the table (Paddle 2.6 lacks radam, nadam, amsgrad)")
+    code = main(["train", "--data", "synthetic", "--epochs", "1", "--quiet", "--optimizer", missing[0],
+                 "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1
+    assert f"--optimizer {missing[0]!r} needs Paddle >= 3.0" in err[0] and "installed Paddle is 2.6" in err[0]
+    assert not (tmp_path / "run").exists()
