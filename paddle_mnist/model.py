@@ -10,6 +10,37 @@ from paddle import nn
 from paddle_mnist.errors import ConfigError
 
 
+# The course's convolutions: 5x5 kernels, stride 1, padding 2 (the image size is kept).
+KERNEL, STRIDE, PADDING = 5, 1, 2
+
+
+class MNIST(nn.Layer):
+    """The course's network: Conv(1→20, k5, p2) + ReLU, MaxPool 2, Conv(20→20, k5, p2) + ReLU,
+    MaxPool 2, Linear(980→10).
+
+    Plain ``paddle.nn`` layers with the course's names, so checkpoints are the course's. ``forward``
+    runs each conv + ReLU + pool block in a cheaper order that gives the same numbers (see
+    ``conv_relu_pool``); ``CourseMNIST`` below is the course's order, and
+    tests/test_model.py::test_pool_first_order_equals_the_course_order_in_values_gradients_and_steps
+    checks the two agree.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2D(1, 20, kernel_size=KERNEL, stride=STRIDE, padding=PADDING)
+        self.pool1 = nn.MaxPool2D(kernel_size=2, stride=2, return_mask=True)
+        self.conv2 = nn.Conv2D(20, 20, kernel_size=KERNEL, stride=STRIDE, padding=PADDING)
+        self.pool2 = nn.MaxPool2D(kernel_size=2, stride=2, return_mask=True)
+        self.fc = nn.Linear(980, 10)
+
+    def forward(self, x):
+        # the course: x = pool(relu(conv(x))) twice, then the fully connected layer
+        x = conv_relu_pool(x, self.conv1, self.pool1)  # [B, 1, 28, 28] -> [B, 20, 14, 14]
+        x = conv_relu_pool(x, self.conv2, self.pool2)  # -> [B, 20, 7, 7]
+        x = paddle.flatten(x, start_axis=1)  # -> [B, 980]
+        return self.fc(x)  # logits; the loss applies softmax
+
+
 def conv_relu_pool(x, conv, pool):
     """The course's block, ``pool(relu(conv(x)))``, computed as ``relu(pool(conv(x) without bias) + bias)``.
 
@@ -18,33 +49,10 @@ def conv_relu_pool(x, conv, pool):
     Pooling first makes the bias add and the ReLU touch 4x fewer values, and a pool that keeps
     where its maxima were (``return_mask``) has a much cheaper backward pass on CPU: the course's
     loop trained 1.4-1.8x more images/s with it on one CPU thread (tools/bench.py train).
-    tests/test_model.py checks it against ``CourseMNIST``, the course's order.
     """
-    y = nn.functional.conv2d(x, conv.weight, stride=conv._stride, padding=conv._padding)
+    y = nn.functional.conv2d(x, conv.weight, stride=STRIDE, padding=PADDING)
     y, _ = pool(y)  # pool is an nn.MaxPool2D with return_mask=True: (values, positions of the maxima)
     return nn.functional.relu(y + conv.bias.reshape([-1, 1, 1]))
-
-
-class MNIST(nn.Layer):
-    """Conv(1→20, k5, p2)+ReLU, MaxPool 2, Conv(20→20, k5, p2)+ReLU, MaxPool 2, Linear(980→10).
-
-    Plain ``paddle.nn`` layers, so checkpoints are the course's; ``forward`` runs each
-    conv + ReLU + pool in a cheaper order that gives the same numbers (see ``conv_relu_pool``).
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2D(1, 20, kernel_size=5, stride=1, padding=2)
-        self.pool1 = nn.MaxPool2D(kernel_size=2, stride=2, return_mask=True)
-        self.conv2 = nn.Conv2D(20, 20, kernel_size=5, stride=1, padding=2)
-        self.pool2 = nn.MaxPool2D(kernel_size=2, stride=2, return_mask=True)
-        self.fc = nn.Linear(980, 10)
-
-    def forward(self, x):
-        x = conv_relu_pool(x, self.conv1, self.pool1)  # [B, 1, 28, 28] -> [B, 20, 14, 14]
-        x = conv_relu_pool(x, self.conv2, self.pool2)  # -> [B, 20, 7, 7]
-        x = paddle.flatten(x, start_axis=1)  # -> [B, 980]
-        return self.fc(x)  # logits; the loss applies softmax
 
 
 class CourseMNIST(nn.Layer):
@@ -53,9 +61,9 @@ class CourseMNIST(nn.Layer):
 
     def __init__(self):
         super().__init__()
-        self.conv1 = nn.Conv2D(1, 20, kernel_size=5, stride=1, padding=2)
+        self.conv1 = nn.Conv2D(1, 20, kernel_size=KERNEL, stride=STRIDE, padding=PADDING)
         self.pool1 = nn.MaxPool2D(kernel_size=2, stride=2)
-        self.conv2 = nn.Conv2D(20, 20, kernel_size=5, stride=1, padding=2)
+        self.conv2 = nn.Conv2D(20, 20, kernel_size=KERNEL, stride=STRIDE, padding=PADDING)
         self.pool2 = nn.MaxPool2D(kernel_size=2, stride=2)
         self.fc = nn.Linear(980, 10)
 
