@@ -8,18 +8,21 @@ VERSION = re.search(r'^__version__ = "([^"]+)"', open("paddle_mnist/__init__.py"
 setup(
     name="paddle_mnist",
     version=VERSION,
-    description="The PaddlePaddle course's MNIST chapter on Paddle 3: train, compare optimizers and learning rates, plot.",
+    description="The PaddlePaddle course's MNIST chapter on Paddle 2.6 and 3.x: train, compare optimizers "
+                "and learning rates, plot, tune, and look at paths and curvature.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["paddle_mnist", "paddle_mnist.*"]),
     python_requires=">=3.9",
     # Paddle is not here on purpose: users of the GPU wheel (paddlepaddle-gpu) must not get the CPU
-    # wheel installed on top of it. Pick one: the `cpu` extra, or the GPU wheel from Paddle's index.
-    install_requires=["numpy", "pillow", "matplotlib", "tqdm"],
+    # wheel installed on top of it. Pick one: the `cpu` extra, or a GPU wheel (README: Install).
+    # scipy: Lanczos for the Hessian's eigenvalues; safetensors: weights that cannot run code.
+    install_requires=["numpy", "pillow", "matplotlib", "tqdm", "scipy", "safetensors"],
     extras_require={
         "cpu": ["paddlepaddle>=2.6"],
         # the tests also run the notebook (nbclient) and the optional trackers, offline
-        "test": ["pytest", "nbclient", "nbformat", "ipykernel", "visualdl", "wandb"],
+        "test": ["pytest", "nbclient", "nbformat", "ipykernel", "visualdl", "wandb", "ray>=2.9"],
+        "ray": ["ray>=2.9"],
         "visualdl": ["visualdl"],
         "wandb": ["wandb"],
     },
