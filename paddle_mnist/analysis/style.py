@@ -5,6 +5,7 @@ display nor changes a notebook's backend; pyplot is used only when a caller asks
 """
 
 import io
+import math
 import os
 
 import numpy as np
@@ -12,6 +13,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from paddle_mnist.analysis.runs import canon, extras_key
 from paddle_mnist.errors import ConfigError
 from paddle_mnist.files import atomic_path
 from paddle_mnist.optim import optimizer_colours  # noqa: F401  (one colour per optimizer, everywhere)
@@ -19,6 +21,8 @@ from paddle_mnist.optim import optimizer_colours  # noqa: F401  (one colour per 
 FORMATS = ("png", "svg", "pdf")
 DPI = 120
 DIVERGED = dict(marker="x", color="#d62728", markersize=10, markeredgewidth=2.5, linestyle="none")
+LINESTYLES = ["-", "--", ":", "-."]
+LR_MARKERS = ["o", "s", "^", "D", "v", "P", "*", "<", ">", "h"]
 
 
 class NotebookFigure(Figure):
@@ -39,6 +43,67 @@ def new_figure(figsize, show=False):
     return NotebookFigure(figsize=figsize, layout="constrained")
 
 
+def show_figures():
+    """Display the figures made with show=True (pyplot is imported here only, as in new_figure)."""
+    import matplotlib.pyplot as plt
+
+    plt.show()
+
+
+def grid(n, show, title, panel=(4.6, 3.3), ncols_max=3, legend_rows=1):
+    """A figure with n panels on a grid (shared axes), at least 640×440 pixels."""
+    ncols = min(n, ncols_max)
+    nrows = math.ceil(n / ncols)
+    width = max(6.4, panel[0] * ncols)
+    height = max(4.4, panel[1] * nrows + 0.9 + 0.25 * legend_rows)
+    fig = new_figure((width, height), show)
+    axs = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
+    for ax in axs[n:]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=12)
+    return fig, list(axs[:n])
+
+
+def label_grid(axes, xlabel, ylabel):
+    """y label on the left column, x label and tick labels under the bottom panel of each column."""
+    ncols = axes[0].get_gridspec().ncols
+    n = len(axes)
+    for i, ax in enumerate(axes):
+        if i % ncols == 0:
+            ax.set_ylabel(ylabel)
+        if i + ncols >= n:  # bottom of its column
+            ax.set_xlabel(xlabel)
+            ax.xaxis.set_tick_params(labelbottom=True)
+
+
+def figure_legend(fig, axes, extra_handles=(), title=None):
+    """One legend for the whole figure (below it), each label once."""
+    handles, labels = [], []
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(h)
+                labels.append(label)
+    for h in extra_handles:
+        handles.append(h)
+        labels.append(h.get_label())
+    if handles:
+        ncol = _legend_columns(labels, fig.get_figwidth())
+        legend = fig.legend(handles, labels, loc="outside lower center", ncol=ncol, fontsize=9,
+                            frameon=False, title=title, title_fontsize=9, handlelength=3)
+        legend.get_title().set_color("0.35")
+
+
+def _legend_columns(labels, width_inches, most=4):
+    """As many columns (filled top to bottom) as fit: about 13 characters of 9-point text per inch."""
+    for ncol in range(min(most, len(labels)), 1, -1):
+        rows = math.ceil(len(labels) / ncol)
+        columns = [labels[i:i + rows] for i in range(0, len(labels), rows)]
+        if sum(max(map(len, c)) + 6 for c in columns) <= width_inches * 13:
+            return ncol
+    return 1
+
+
 def lr_colours(lrs):
     """A dark-to-light colour per learning rate (small lr dark), on a log scale."""
     lrs = sorted(set(lrs))
@@ -47,6 +112,12 @@ def lr_colours(lrs):
         return {lrs[0]: cmap(0.3)}
     logs = np.log10(lrs)
     return {lr: cmap(0.85 * (v - logs[0]) / (logs[-1] - logs[0])) for lr, v in zip(lrs, logs)}
+
+
+def line_styles(extras_list):
+    """A line style per combination of the other varying fields of a sweep (solid for the first)."""
+    order = sorted({canon(e): e for e in extras_list}.items(), key=lambda item: extras_key(item[1]))
+    return {key: LINESTYLES[i % len(LINESTYLES)] for i, (key, _) in enumerate(order)}
 
 
 def diverged_handle(text="diverged (loss became NaN/inf)"):
