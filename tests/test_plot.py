@@ -1,4 +1,4 @@
-"""Tests for paddle_mnist.plots: figures, summary table and `paddle-mnist plot`, from synthetic records.
+"""Tests for paddle_mnist.analysis: figures, summary table and `paddle-mnist plot`, from synthetic records.
 
 Nothing here trains: the records are built by hand (exponential-decay loss curves with noise, one
 diverged run) and written with the real save_record.
@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from paddle_mnist.errors import ConfigError, DataError
-from paddle_mnist.plots import FairnessWarning, plot, running_mean, summary_markdown, summary_rows
+from paddle_mnist.analysis import (FairnessWarning, figure_epochs, figure_loss_by_optimizer, figure_lr_sensitivity,
+                                   plot, running_mean, summary_markdown, summary_rows)
 from paddle_mnist.record import SCHEMA, save_record
 
 REPO = Path(__file__).resolve().parents[1]
@@ -353,6 +354,25 @@ def test_dict_valued_fields_are_axes_too():
     assert sum(r["best"] == "yes" for r in result["summary"]) == 2  # one best lr per momentum value
 
 
+def test_each_figure_from_records_or_a_folder(tmp_path):
+    """The public figure functions take records or a folder, as plot() does, and draw the same figure."""
+    records = [make_record("sgd", lr) for lr in (0.01, 0.1)]
+    directory = write_sweep(tmp_path, records)
+    drawn = plot(records)["figures"]
+
+    def curves(fig):
+        return [line.get_ydata() for ax in fig.axes for line in ax.lines]
+
+    for name, figure in (("loss_by_optimizer", figure_loss_by_optimizer),
+                         ("lr_sensitivity", figure_lr_sensitivity), ("epochs", figure_epochs)):
+        for source in (records, directory):
+            fig = figure(source)
+            assert fig.get_suptitle() == drawn[name].get_suptitle()
+            for a, b in zip(curves(fig), curves(drawn[name]), strict=True):
+                np.testing.assert_array_equal(a, b)
+    assert os.listdir(tmp_path) == ["runs"]  # drawing alone writes nothing
+
+
 def test_records_list_without_out_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = plot(sweep_records()[:2])
@@ -453,7 +473,7 @@ def test_cli_missing_or_empty_directory_is_one_line(tmp_path, monkeypatch, capsy
 
 def test_importing_and_plotting_leave_pyplot_alone():
     """Notebook safety: no pyplot import and no backend switch unless show=True asks for it."""
-    code = ("import sys, matplotlib; before = matplotlib.get_backend(); import paddle_mnist.plots as p; "
+    code = ("import sys, matplotlib; before = matplotlib.get_backend(); import paddle_mnist.analysis as p; "
             "sys.path.insert(0, 'tests'); from test_plot import make_record; p.plot([make_record()]); "
             "print('matplotlib.pyplot' in sys.modules, matplotlib.get_backend() == before)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
