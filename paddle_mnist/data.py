@@ -184,33 +184,48 @@ def _paddle_mnist_files():
     return os.path.join(common.DATA_HOME, "mnist"), files
 
 
-def find_data(progress=True):
-    """The default data source: work/mnist.json.gz, Paddle's cache, a download; else a DataError."""
+def default_source():
+    """What a bare ``train`` would read, found without downloading or parsing anything.
+
+    Returns {"source": "local file" | "paddle cache" | "download" | "none", "path": the file or
+    folder (None for "none"), "tried": what was looked at and why it was passed over}. Paddle's
+    cached files count only when their MD5s match (a half-downloaded file counts as missing).
+    """
     tried = []
     if os.path.exists(LOCAL_FILE):
-        return LOCAL_FILE
+        return {"source": "local file", "path": LOCAL_FILE, "tried": tried}
     tried.append(f"{LOCAL_FILE} (no such file in {os.getcwd()})")
     cache, files = _paddle_mnist_files()
-    missing = [name for name, _, md5 in files  # a damaged or half-downloaded file counts as missing
+    missing = [name for name, _, md5 in files
                if not (os.path.exists(os.path.join(cache, name))
                        and file_digest(os.path.join(cache, name), "md5") == md5)]
     if not missing:
-        if progress:
-            print(f"data: Paddle's MNIST cache, {cache}", file=sys.stderr)
-        return cache
+        return {"source": "paddle cache", "path": cache, "tried": tried}
     tried.append(f"Paddle's MNIST cache {cache} (missing or damaged: {', '.join(missing)})")
     why_not = _offline()
     if why_not is None:
+        return {"source": "download", "path": cache, "url": files[0][1].rsplit("/", 1)[0] + "/", "tried": tried}
+    tried.append(f"no download ({why_not})")
+    return {"source": "none", "path": None, "tried": tried}
+
+
+def find_data(progress=True):
+    """The default data source: work/mnist.json.gz, Paddle's cache, a download; else a DataError."""
+    plan = default_source()
+    tried = plan["tried"]
+    if plan["source"] == "paddle cache" and progress:
+        print(f"data: Paddle's MNIST cache, {plan['path']}", file=sys.stderr)
+    if plan["source"] in ("local file", "paddle cache"):
+        return plan["path"]
+    if plan["source"] == "download":
         import paddle.dataset.common as common
 
         try:
-            for name, url, md5 in files:
+            for name, url, md5 in _paddle_mnist_files()[1]:
                 common.download(url, "mnist", md5)  # Paddle's own downloader, with its progress bar
-            return cache
+            return plan["path"]
         except Exception as e:  # no network, a proxy, a full disk: all end the same way
-            tried.append(f"downloading from {files[0][1].rsplit('/', 1)[0]}/ (failed: {e})")
-    else:
-        tried.append(f"no download ({why_not})")
+            tried.append(f"downloading from {plan['url']} (failed: {e})")
     raise DataError("no MNIST data found; tried: " + "; ".join(tried) + ". Provide data with --data PATH "
                     "(the course's mnist.json.gz or a folder of IDX files), build the course file with "
                     "`paddle-mnist data build --idx DIR`, or try the code on generated digits with --data synthetic")

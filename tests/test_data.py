@@ -526,6 +526,37 @@ def test_chain_downloads_with_paddles_downloader(no_data, monkeypatch):
         D.find_data(progress=False)
 
 
+def test_default_source_only_looks(no_data, monkeypatch):
+    """What `doctor` shows: the choice find_data would make, without downloading or parsing."""
+    import paddle.dataset.common as common
+
+    def no_download(url, module, md5):
+        raise AssertionError("default_source must not download")
+
+    monkeypatch.setattr(common, "download", no_download)
+    plan = D.default_source()
+    assert plan["source"] == "none" and plan["path"] is None
+    assert plan["tried"][-1] == "no download (PADDLE_MNIST_OFFLINE is set)"
+    monkeypatch.delenv("PADDLE_MNIST_OFFLINE")
+    monkeypatch.delenv("CI", raising=False)
+    plan = D.default_source()
+    assert plan["source"] == "download" and plan["path"] == os.path.join(common.DATA_HOME, "mnist")
+    assert not os.path.exists(plan["path"])
+
+    d, _ = _fake_paddle_files(no_data, monkeypatch)
+    os.makedirs(os.path.join(common.DATA_HOME, "mnist"))
+    for f in d.iterdir():
+        Path(common.DATA_HOME, "mnist", f.name).write_bytes(f.read_bytes())
+    assert D.default_source()["source"] == "paddle cache"
+    Path(common.DATA_HOME, "mnist", "t10k-labels-idx1-ubyte.gz").write_bytes(b"damaged")  # MD5 no longer matches
+    plan = D.default_source()
+    assert plan["source"] == "download" and "missing or damaged: t10k-labels-idx1-ubyte.gz)" in plan["tried"][1]
+
+    os.mkdir("work")
+    Path("work", "mnist.json.gz").write_text("not parsed")
+    assert D.default_source() == {"source": "local file", "path": os.path.join("work", "mnist.json.gz"), "tried": []}
+
+
 def test_split_names():
     data = D.load_dataset("synthetic", synthetic_size=(20, 10, 5))
     assert data.split("test") is data.eval and data.split("valid") is data.valid
