@@ -4,10 +4,15 @@
 also accepts a dark digit on a light background (a drawing, a scan): it notices the light
 background and inverts the image, because the network only ever saw bright digits on black.
 
-``export`` saves the network with ``paddle.jit.save`` for deployment: Paddle 3.3 writes
-``model.json`` (the program, PIR format) and ``model.pdiparams`` (the weights); load them with
-``paddle.jit.load(DIR + "/model")`` or ``paddle.inference.Config(DIR + "/model.json",
-DIR + "/model.pdiparams")``.
+``export`` saves the network with ``paddle.jit.save`` for deployment, in whatever format the
+installed Paddle writes: Paddle 3 writes ``model.json`` (the program, PIR) and ``model.pdiparams``
+(the weights), Paddle 2.6 ``model.pdmodel`` (the program, protobuf), ``model.pdiparams`` and
+``model.pdiparams.info``. Either loads with ``paddle.jit.load(DIR + "/model")`` or
+``paddle.inference.Config(program file, DIR + "/model.pdiparams")``; ``export.json`` says which.
+``export(..., format="safetensors")`` writes the weights alone (``model.safetensors``): the file
+to share, since it holds arrays and nothing that could run.
+
+Weights are read through ``checkpoints.load_state``, which never runs code from a file.
 """
 
 import os
@@ -16,18 +21,26 @@ import tempfile
 
 import numpy as np
 import paddle
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from paddle_mnist.checkpoints import BEST_PARAMS, BEST_SAFETENSORS, LAST_CHECKPOINT, load_state, save_safetensors
 from paddle_mnist.errors import ConfigError, DataError
-from paddle_mnist.files import atomic_path, write_json
+from paddle_mnist.files import atomic_path, ensure_writable_dir, read_json, write_json
 from paddle_mnist.model import MODELS, build_model
 from paddle_mnist.record import RECORD_FILE, load_record
 
 IMAGE_SIZE = 28
 # what a run directory may hold, best first; last.pdckpt is the trainer's resume point
 # ({"model": state_dict, "optimizer": ..., "epoch": ...})
-WEIGHT_FILES = ("best.pdparams", "last.pdparams", "last.pdckpt")
-EXPORT_PREFIX = "model"  # DIR/model.json + DIR/model.pdiparams
+WEIGHT_FILES = (BEST_PARAMS, BEST_SAFETENSORS, "last.pdparams", LAST_CHECKPOINT)
+EXPORT_PREFIX = "model"  # DIR/model.* ; paddle.jit.load(DIR/model)
+EXPORT_INFO = "export.json"
+EXPORT_FORMATS = ("jit", "safetensors")
+# paddle.jit.save's program file -> (format name, what it is); we look at what it wrote
+JIT_PROGRAMS = {
+    EXPORT_PREFIX + ".json": ("pir", "PIR program (JSON), written by Paddle 3"),
+    EXPORT_PREFIX + ".pdmodel": ("program", "ProgramDesc (protobuf), written by Paddle 2.x"),
+}
 
 
 # ----------------------------------------------------------------------------- images
@@ -69,6 +82,7 @@ def load_image(image):
 
 
 def _open(path):
+    """Pillow's image, decoded; every reader failure is a DataError naming the file."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DataError(f"{path}: no such image file")
@@ -76,8 +90,10 @@ def _open(path):
         with Image.open(path) as im:
             im.load()
             return im.copy()
-    except (UnidentifiedImageError, OSError) as e:
-        raise DataError(f"{path}: not an image Pillow can read ({e})") from None
+    except Image.DecompressionBombError as e:  # a small file that decodes to a huge picture
+        raise DataError(f"{path}: refused, too large to decode ({e})") from None
+    except Exception as e:  # Pillow's decoders raise OSError, SyntaxError, ValueError, struct.error, ...
+        raise DataError(f"{path}: not an image Pillow can read ({type(e).__name__}: {e})") from None
 
 
 def _from_array(a, name):
@@ -151,19 +167,23 @@ def _weights_path(path):
                 return candidate
         raise DataError(f"{path}: a run directory without weights ({', '.join(WEIGHT_FILES)})")
     if not os.path.exists(path):
-        raise DataError(f"{path}: no such checkpoint (give a run directory or a .pdparams file)")
+        raise DataError(f"{path}: no such checkpoint (give a run directory, a .pdparams or a .safetensors file)")
     return path
 
 
 def _record_model(path):
     """The model a run directory's record.json names, or None."""
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, RECORD_FILE)):
-        return (load_record(path).get("config") or {}).get("model")
+        config = load_record(path).get("config")  # a truncated or foreign record: DataError
+        model = config.get("model") if isinstance(config, dict) else None
+        if model is not None and model not in MODELS:
+            raise DataError(f"{os.path.join(path, RECORD_FILE)}: names an unknown model {model!r}")
+        return model
     return None
 
 
 def load_checkpoint(path, model=None):
-    """(network in eval mode, model name) from a run directory or a .pdparams file.
+    """(network in eval mode, model name) from a run directory, a .pdparams or a .safetensors file.
 
     The model is `model` if given, else what the run's record.json says, else the one whose
     parameter names and shapes match the weights (cnn / linear / mlp).
@@ -172,10 +192,7 @@ def load_checkpoint(path, model=None):
     weights = _weights_path(path)
     if os.path.isdir(weights):
         raise DataError(f"{weights}: a directory, not a .pdparams file")
-    try:
-        state_dict = paddle.load(weights)
-    except Exception as e:  # paddle raises ValueError/pickle errors/... for a file it cannot parse
-        raise DataError(f"{weights}: not a Paddle checkpoint ({e})") from None
+    state_dict = load_state(weights)  # never runs code from the file
     if isinstance(state_dict, dict) and isinstance(state_dict.get("model"), dict):
         state_dict = state_dict["model"]  # a resume checkpoint: the model's part
     if not isinstance(state_dict, dict) or not all(hasattr(v, "shape") for v in state_dict.values()):
@@ -249,7 +266,7 @@ def save_seen(path, image, result):
     return path
 
 
-def _seen_paths(directory, names):
+def seen_paths(directory, names):
     """One PNG name per input, `<stem>.png`, made unique when two inputs share a stem."""
     paths, used = [], set()
     for i, name in enumerate(names):
@@ -265,113 +282,113 @@ def _seen_paths(directory, names):
 # ----------------------------------------------------------------------------- export
 
 
-def export(checkpoint, out, model=None):
-    """Save the network with paddle.jit.save for inference; returns the paths written.
+def export(checkpoint, out, model=None, format="jit"):
+    """Save the network for deployment ("jit": paddle.jit.save) or for sharing ("safetensors": the
+    weights alone, with the model's name in the file's metadata); returns the paths written.
 
-    The input is declared as ``InputSpec([None, 1, 28, 28], "float32")``: any batch size.
-    Everything is written into a temporary directory first and moved into `out` only when
-    jit.save succeeded, so a failed export never leaves half a model behind.
+    The jit input is declared as ``InputSpec([None, 1, 28, 28], "float32")``: any batch size.
+    Everything is written into a temporary directory first and moved into `out` only when it all
+    succeeded, so a failed export never leaves half a model behind. ``export.json`` names the format.
     """
-    from paddle.static import InputSpec
-
+    if format not in EXPORT_FORMATS:
+        raise ConfigError(f"--format: unknown format {format!r}; choose one of: {', '.join(EXPORT_FORMATS)}")
     net, name = load_checkpoint(checkpoint, model)
     out = os.path.abspath(os.fspath(out))
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise ConfigError(f"--out: {out} exists and is not a directory")
-    parent = os.path.dirname(out)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(out) + ".")
+    tmp = _staging_dir(out)
     try:
-        spec = InputSpec([None, 1, IMAGE_SIZE, IMAGE_SIZE], "float32", name="image")
-        paddle.jit.save(net, os.path.join(tmp, EXPORT_PREFIX), input_spec=[spec])
-        files = sorted(os.listdir(tmp))
-        write_json(
-            os.path.join(tmp, "export.json"),
-            {
-                "model": name,
-                "checkpoint": os.path.abspath(os.fspath(checkpoint)),
-                "input": {"name": "image", "shape": [None, 1, IMAGE_SIZE, IMAGE_SIZE], "dtype": "float32",
-                          "pixels": "[0, 1], bright digit on black"},
-                "output": "logits [N, 10] (apply softmax for probabilities)",
-                "files": files,
-                "paddle": paddle.__version__,
-            },
-        )
-        files.append("export.json")
-        if not os.path.exists(out):
-            os.rename(tmp, out)  # the whole directory appears at once
+        if format == "jit":
+            info = _jit_save(net, tmp)
         else:
-            for f in files:  # an existing directory: each file replaced atomically
-                os.replace(os.path.join(tmp, f), os.path.join(out, f))
+            weights = EXPORT_PREFIX + ".safetensors"
+            save_safetensors(net.state_dict(), os.path.join(tmp, weights), metadata={"model": name})
+            info = {"format": "safetensors", "description": "the weights alone (safetensors: arrays, no code)",
+                    "weights": weights}
+        files = sorted(os.listdir(tmp))
+        info.update({
+            "model": name,
+            "checkpoint": os.path.abspath(os.fspath(checkpoint)),
+            "input": {"name": "image", "shape": [None, 1, IMAGE_SIZE, IMAGE_SIZE], "dtype": "float32",
+                      "pixels": "[0, 1], bright digit on black"},
+            "output": "logits [N, 10] (apply softmax for probabilities)",
+            "files": files,
+            "paddle": paddle.__version__,
+        })
+        write_json(os.path.join(tmp, EXPORT_INFO), info)
+        files = sorted(files + [EXPORT_INFO])
+        _move_into(tmp, out, files)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return [os.path.join(out, f) for f in sorted(files)]
+    return [os.path.join(out, f) for f in files]
+
+
+def _jit_save(net, directory):
+    """paddle.jit.save into `directory`; which format it wrote is read off the files it wrote."""
+    from paddle.static import InputSpec
+
+    spec = InputSpec([None, 1, IMAGE_SIZE, IMAGE_SIZE], "float32", name="image")
+    paddle.jit.save(net, os.path.join(directory, EXPORT_PREFIX), input_spec=[spec])
+    written = sorted(os.listdir(directory))
+    for program, (fmt, description) in JIT_PROGRAMS.items():
+        if program in written:
+            return {"format": fmt, "description": f"paddle.jit.save: {description}",
+                    "program": program, "params": EXPORT_PREFIX + ".pdiparams"}
+    raise ConfigError(f"paddle.jit.save wrote {', '.join(written)}, none of {', '.join(JIT_PROGRAMS)}: "
+                      f"export does not know this Paddle's format (Paddle {paddle.__version__})")
+
+
+def _staging_dir(out):
+    """A temporary directory beside `out`, made before any work: an unwritable --out fails here."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ConfigError(f"--out {out}: exists and is not a directory")
+    if os.path.isdir(out):
+        ensure_writable_dir(out, "--out")
+    parent = os.path.dirname(out)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        return tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(out) + ".")
+    except OSError as e:
+        raise ConfigError(f"--out {out}: cannot write there ({e.strerror or e})") from None
+
+
+def _move_into(tmp, out, files):
+    """The new export into `out`: a new directory appears at once; in an existing one each file is
+    replaced atomically, and files of an earlier export in another format are removed (a stale
+    model.pdmodel beside a new model.json would be read with the wrong weights)."""
+    if not os.path.exists(out):
+        os.rename(tmp, out)
+        return
+    earlier = _exported_files(out)
+    for f in files:
+        os.replace(os.path.join(tmp, f), os.path.join(out, f))
+    for f in earlier - set(files):
+        if os.path.isfile(os.path.join(out, f)):
+            os.remove(os.path.join(out, f))
+
+
+def _exported_files(out):
+    """The model.* files an earlier export.json in `out` lists (nothing else is ever removed)."""
+    try:
+        listed = read_json(os.path.join(out, EXPORT_INFO)).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {f for f in listed if isinstance(f, str) and f.startswith(EXPORT_PREFIX + ".")
+            and os.path.basename(f) == f}
+
+
+def how_to_load(out):
+    """Lines that tell how to load what `export` wrote into `out` (read from its export.json)."""
+    out = os.path.abspath(os.fspath(out))
+    info = read_json(os.path.join(out, EXPORT_INFO))
+    if info["format"] == "safetensors":
+        weights = os.path.join(out, info["weights"])
+        return [f"paddle-mnist predict --checkpoint {weights} IMAGE...",
+                f"build_model({info['model']!r}).set_state_dict(safetensors.numpy.load_file({weights!r}))"]
+    prefix = os.path.join(out, EXPORT_PREFIX)
+    return [f"paddle.jit.load({prefix!r})  # then call it on a float32 tensor [N, 1, 28, 28] in [0, 1]",
+            f"paddle.inference.Config({os.path.join(out, info['program'])!r}, "
+            f"{os.path.join(out, info['params'])!r})"]
 
 
 def load_exported(out):
-    """The exported network, ready to call on a float32 tensor [N, 1, 28, 28]."""
+    """The jit-exported network, ready to call on a float32 tensor [N, 1, 28, 28]."""
     return paddle.jit.load(os.path.join(os.fspath(out), EXPORT_PREFIX))
-
-
-# ----------------------------------------------------------------------------- CLI
-
-
-def add_parser(subparsers):
-    p = subparsers.add_parser(
-        "predict",
-        help="predict the digit in your own PNG/JPEG images",
-        description="Predict the digit in each image with a trained network. Images are read like "
-        "the course does (grayscale, 28x28, [0, 1]); a dark digit on a light background is "
-        "inverted automatically.",
-    )
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files of one digit each")
-    _checkpoint_args(p)
-    p.add_argument("--show", metavar="DIR", help="save a PNG per image of what the network saw and its top-3 guesses")
-    p.set_defaults(func=run_predict)
-
-    p = subparsers.add_parser(
-        "export",
-        help="save a trained network for inference (paddle.jit.save)",
-        description="Export a trained network with paddle.jit.save and a dynamic batch "
-        "(InputSpec [None, 1, 28, 28] float32) into DIR/model.json + DIR/model.pdiparams.",
-    )
-    _checkpoint_args(p)
-    p.add_argument("--out", required=True, metavar="DIR", help="directory to write model.* into")
-    p.set_defaults(func=run_export)
-
-
-def _checkpoint_args(p):
-    p.add_argument(
-        "--checkpoint", required=True, metavar="PATH",
-        help="a run directory (from `paddle-mnist train --out`; uses best.pdparams) or a .pdparams file",
-    )
-    p.add_argument(
-        "--model", choices=sorted(MODELS),
-        help="the network the weights belong to (default: from the run's record.json, else guessed from the weights)",
-    )
-
-
-def run_predict(args):
-    net, name = load_checkpoint(args.checkpoint, args.model)
-    images = [load_image(path) for path in args.images]  # a bad file stops here, before any output
-    results = predict(net, args.images)
-    seen = _seen_paths(args.show, args.images) if args.show else [None] * len(images)
-    for image, result, seen_path in zip(images, results, seen):
-        line = f"{result['file']}: {result['digit']} ({result['prob']:.1%})"
-        if seen_path:
-            save_seen(seen_path, image, result)
-            line += f"  [saw: {seen_path}]"
-        print(line)
-    return 0
-
-
-def run_export(args):
-    paths = export(args.checkpoint, args.out, args.model)
-    print(f"exported to {os.path.abspath(args.out)}:")
-    for path in paths:
-        print(f"  {path}")
-    prefix = os.path.join(os.path.abspath(args.out), EXPORT_PREFIX)
-    print("load it with:")
-    print(f"  paddle.jit.load({prefix!r})  # then call it on a float32 tensor [N, 1, 28, 28] in [0, 1]")
-    print(f"  paddle.inference.Config({prefix + '.json'!r}, {prefix + '.pdiparams'!r})")
-    return 0

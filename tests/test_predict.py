@@ -12,6 +12,7 @@ import paddle
 import pytest
 from PIL import Image
 
+from paddle_mnist.checkpoints import save_safetensors
 from paddle_mnist.errors import ConfigError, DataError
 from paddle_mnist.model import build_model
 from paddle_mnist.inference import export, infer_model_name, load_checkpoint, load_image, predict
@@ -74,6 +75,19 @@ def write_pngs(directory, images, invert=False):
         Image.fromarray(255 - im if invert else im).save(path)
         paths.append(str(path))
     return paths
+
+
+@pytest.fixture(scope="module")
+def jit_files(tmp_path_factory):
+    """The files this Paddle's paddle.jit.save writes (3.x: model.json + model.pdiparams; 2.6:
+    model.pdmodel + model.pdiparams + model.pdiparams.info): what `export` must write and name."""
+    from paddle.static import InputSpec
+
+    d = tmp_path_factory.mktemp("jit")
+    paddle.jit.save(paddle.nn.Linear(2, 2), str(d / "model"), input_spec=[InputSpec([None, 2], "float32")])
+    files = sorted(os.listdir(d))
+    assert "model.pdiparams" in files and ("model.json" in files or "model.pdmodel" in files), files
+    return files
 
 
 def run_cli(*args, cwd):
@@ -165,8 +179,15 @@ def test_load_checkpoint_infers_the_model_and_rejects_mismatches(tmp_path, train
     # the trainer's resume point (last.pdckpt) holds {"model": state_dict, ...}: its model part is used
     resume = tmp_path / "resumed_run"
     resume.mkdir()
-    paddle.save({"model": trained["model"].state_dict(), "epoch": 1}, str(resume / "last.pdckpt"))
+    opt = paddle.optimizer.SGD(0.1, parameters=trained["model"].parameters())
+    paddle.save({"model": trained["model"].state_dict(), "optimizer": opt.state_dict(), "epoch": 1},
+                str(resume / "last.pdckpt"))
     assert load_checkpoint(resume)[1] == "cnn"
+    # a .safetensors file (weights alone) is a checkpoint too; a run's best.safetensors is used
+    save_safetensors(trained["model"].state_dict(), tmp_path / "shared.safetensors")
+    net, found = load_checkpoint(tmp_path / "shared.safetensors")
+    assert found == "cnn"
+    np.testing.assert_array_equal(net.state_dict()["fc.weight"].numpy(), w)
 
 
 # ----------------------------------------------------------------------------- predict
@@ -222,13 +243,17 @@ def test_cli_predict_prints_one_line_per_image_and_shows(tmp_path, trained):
 # ----------------------------------------------------------------------------- export
 
 
-def test_export_matches_the_dygraph_network(tmp_path, trained):
+def test_export_matches_the_dygraph_network(tmp_path, trained, jit_files):
     files = export(trained["run"], tmp_path / "exported")
     names = sorted(os.path.basename(f) for f in files)
-    assert names == ["export.json", "model.json", "model.pdiparams"]  # what Paddle 3.3 writes (PIR)
+    assert names == sorted(["export.json"] + jit_files)  # what this Paddle writes (3.x: model.json, PIR)
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no temporary directory left
     meta = json.loads((tmp_path / "exported" / "export.json").read_text())
     assert meta["model"] == "cnn" and meta["input"]["shape"] == [None, 1, 28, 28]
+    program = "model.json" if "model.json" in jit_files else "model.pdmodel"
+    assert (meta["format"], meta["program"], meta["params"]) == (
+        "pir" if program == "model.json" else "program", program, "model.pdiparams")
+    assert meta["files"] == sorted(jit_files)
 
     loaded = paddle.jit.load(str(tmp_path / "exported" / "model"))
     loaded.eval()
@@ -244,8 +269,8 @@ def test_export_matches_the_dygraph_network(tmp_path, trained):
     # Paddle Inference (the deployment API) runs the same files with the CPU wheel
     from paddle import inference
 
-    config = inference.Config(str(tmp_path / "exported" / "model.json"),
-                              str(tmp_path / "exported" / "model.pdiparams"))
+    config = inference.Config(str(tmp_path / "exported" / meta["program"]),
+                              str(tmp_path / "exported" / meta["params"]))
     config.disable_gpu()
     config.disable_glog_info()
     predictor = inference.create_predictor(config)
@@ -261,15 +286,20 @@ def test_export_matches_the_dygraph_network(tmp_path, trained):
         np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
 
 
-def test_cli_export_writes_atomically_and_says_how_to_load(tmp_path, trained):
+def test_cli_export_writes_atomically_and_says_how_to_load(tmp_path, trained, jit_files):
     res = run_cli("export", "--checkpoint", str(trained["run"]), "--out", "deploy", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    assert "model.json" in res.stdout and "paddle.jit.load(" in res.stdout and "paddle.inference.Config(" in res.stdout
+    program = "model.json" if "model.json" in jit_files else "model.pdmodel"
+    deploy = tmp_path / "deploy"
+    for f in jit_files + ["export.json"]:  # the files it actually wrote
+        assert f"  {deploy / f}\n" in res.stdout, res.stdout
+    assert f"paddle.jit.load({str(deploy / 'model')!r})" in res.stdout
+    assert f"paddle.inference.Config({str(deploy / program)!r}, {str(deploy / 'model.pdiparams')!r})" in res.stdout
     # exporting again into the same directory replaces the files (another model this time)
     paddle.save(build_model("linear").state_dict(), str(tmp_path / "linear.pdparams"))
     export(tmp_path / "linear.pdparams", tmp_path / "deploy")
     assert json.loads((tmp_path / "deploy" / "export.json").read_text())["model"] == "linear"
-    assert sorted(os.listdir(tmp_path / "deploy")) == ["export.json", "model.json", "model.pdiparams"]
+    assert sorted(os.listdir(tmp_path / "deploy")) == sorted(["export.json"] + jit_files)
     assert paddle.jit.load(str(tmp_path / "deploy" / "model"))(paddle.zeros([2, 1, 28, 28])).shape == [2, 10]
     # a bad checkpoint: one line, exit 1, and no directory (or temporary one) left behind
     (tmp_path / "junk.pdparams").write_bytes(b"junk")
