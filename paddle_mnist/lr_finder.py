@@ -18,7 +18,6 @@ Both are a place to start, not an answer: train with them and compare (``paddle-
 
 import math
 import os
-import tempfile
 from contextlib import contextmanager, nullcontext
 
 import numpy as np
@@ -26,9 +25,10 @@ import paddle
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 from tqdm import tqdm
 
+from paddle_mnist.config import SEED_MAX
 from paddle_mnist.data import batches, load_dataset
 from paddle_mnist.errors import ConfigError
-from paddle_mnist.files import atomic_path, write_json
+from paddle_mnist.files import atomic_path, ensure_writable_dir, write_json
 from paddle_mnist.loop import train_step
 from paddle_mnist.loss import build_loss
 from paddle_mnist.model import build_model
@@ -38,7 +38,6 @@ from paddle_mnist.record import finite_or_none
 DIVERGE_FACTOR = 4.0   # stop once the smoothed loss exceeds 4× its best
 SKIP_END = 5           # the last points (the blow-up) are not used for suggestions
 MAX_STEPS = 100_000    # 200 steps take about a minute on a CPU; more than this is a typo
-SEED_MAX = 2**32 - 1   # every seed both Paddle versions and numpy's generator accept
 
 
 def _check(option, value, ok, what):
@@ -70,12 +69,7 @@ def output_dir(out, option="--out"):
     while not os.path.exists(path):
         made.append(path)
         path = os.path.dirname(path)
-    try:
-        os.makedirs(out, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as e:
-        raise ConfigError(f"{option} {out}: cannot write there ({e.strerror or e})") from None
+    ensure_writable_dir(out, option)
     try:
         yield out
     except BaseException:
