@@ -12,18 +12,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from paddle_mnist.config import NOT_RESULT_FIELDS, RESULT_FIELDS, SHORT
 from paddle_mnist.errors import DataError
 from paddle_mnist.optim import OPTIMIZERS
 from paddle_mnist.record import find_records
 
-# derived from paddle_mnist.config when it lands
-# Config fields that do not change what a run computes (where it wrote, on which device, ...),
-# plus the seed, which is averaged over rather than drawn as its own line.
-NOT_AN_AXIS = {"data", "out", "resume", "device", "threads", "visualdl", "wandb", "seed"}
-# Order of the other varying fields in labels, and their short names.
-AXIS_ORDER = ["model", "batch_size", "epochs", "schedule", "warmup_steps", "schedule_args", "loss",
-              "weight_decay", "grad_clip", "opt_args", "lr_groups", "patience"]
-SHORT = {"batch_size": "bs", "weight_decay": "wd", "warmup_steps": "warmup", "grad_clip": "clip"}
+# From the fields' declarations (paddle_mnist/config.py): fields that do not change what a run
+# computes (where it wrote, on which device, ...) are never an axis, nor is the seed, which is
+# averaged over rather than drawn as its own line; the others appear in labels in declaration order.
+NOT_AN_AXIS = set(NOT_RESULT_FIELDS) | {"seed"}
+AXIS_ORDER = [f for f in RESULT_FIELDS if f not in ("optimizer", "lr", "seed")]
 
 OPTIMIZER_ORDER = list(OPTIMIZERS)  # groups are listed in the optimizer table's order
 
