@@ -78,8 +78,10 @@ def save_state(obj, path):
 def save_safetensors(state_dict, path, metadata=None):
     """A model's state_dict as a .safetensors file (arrays only), atomically."""
     arrays = {k: np.ascontiguousarray(v.numpy() if hasattr(v, "numpy") else v) for k, v in state_dict.items()}
+    data = safetensors.numpy.save(arrays, metadata=metadata)  # bytes: a few hundred KB at most here
     with atomic_path(path) as tmp:
-        safetensors.numpy.save_file(arrays, tmp, metadata=metadata)
+        with open(tmp, "wb") as f:  # into atomic_path's file, so it keeps the usual permissions
+            f.write(data)
 
 
 def load_state(path):

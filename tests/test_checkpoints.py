@@ -186,6 +186,7 @@ def test_every_file_a_run_writes_loads_as_paddle_load_reads_it(run):
     assert {BEST_PARAMS, BEST_OPT, BEST_SAFETENSORS, LAST_CHECKPOINT} <= set(os.listdir(folder))
     for name in (BEST_PARAMS, BEST_OPT, LAST_CHECKPOINT):
         assert_same(load_state(folder / name), paddle.load(str(folder / name), return_numpy=True), name)
+    assert (folder / BEST_SAFETENSORS).stat().st_mode == (folder / BEST_PARAMS).stat().st_mode  # usual permissions
     last = load_state(folder / LAST_CHECKPOINT)
     assert last["epoch"] == 2 and "LR_Scheduler" in last["optimizer"]
     # best.safetensors holds best.pdparams' arrays, and Paddle takes them as they are
