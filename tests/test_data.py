@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from paddle_mnist import coursejson as CJ
+from paddle_mnist.data import coursejson as CJ
 from paddle_mnist import data as D
+from paddle_mnist.data import sources
 from paddle_mnist.errors import ConfigError, DataError
-from paddle_mnist.idx import split_rule
+from paddle_mnist.data.idx import split_rule
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "mnist"
 SIZES = (12, 5, 4)
@@ -198,7 +199,7 @@ def test_cache_hit_skips_the_parser(tmp_path, monkeypatch):
     entry = tmp_path / "cache" / first.info["sha256"]
     assert sorted(p.name for p in entry.iterdir())[-1] == "valid-labels.npy" and (entry / "meta.json").exists()
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [entry.name]  # no temporary folder left
-    monkeypatch.setattr(D, "read_course_json", _fail)
+    monkeypatch.setattr(sources, "read_course_json", _fail)
     second = D.load_dataset(path, progress=False)
     assert_matches(second, expected())
     assert second.info == first.info
@@ -213,7 +214,7 @@ def test_cache_follows_the_content(tmp_path, monkeypatch):
     write(path, course_obj(seed=7))  # same name, new digits
     calls = []
     parse = D.read_course_json
-    monkeypatch.setattr(D, "read_course_json", lambda *a, **k: calls.append(a) or parse(*a, **k))
+    monkeypatch.setattr(sources, "read_course_json", lambda *a, **k: calls.append(a) or parse(*a, **k))
     assert_matches(D.load_dataset(path, progress=False), expected(seed=7))
     assert len(calls) == 1
 
@@ -233,10 +234,10 @@ def test_damaged_cache_is_ignored_and_rebuilt(tmp_path, monkeypatch, damage):
         np.save(entry / "eval-images.npy", np.zeros((3, 784), np.float32))
     calls = []
     parse = D.read_course_json
-    monkeypatch.setattr(D, "read_course_json", lambda *a, **k: calls.append(a) or parse(*a, **k))
+    monkeypatch.setattr(sources, "read_course_json", lambda *a, **k: calls.append(a) or parse(*a, **k))
     assert_matches(D.load_dataset(path, progress=False), expected())
     assert len(calls) == 1
-    monkeypatch.setattr(D, "read_course_json", _fail)  # rebuilt: the next load is a hit again
+    monkeypatch.setattr(sources, "read_course_json", _fail)  # rebuilt: the next load is a hit again
     assert_matches(D.load_dataset(path, progress=False), expected())
 
 
@@ -253,7 +254,7 @@ def test_unwritable_cache_only_warns(tmp_path, monkeypatch, capsys):
 
 def test_real15k_equals_the_idx_files(real15k):
     """The shared JSON file and the shared IDX files hold the same digits (their README says how)."""
-    from paddle_mnist.idx import read_images, read_labels
+    from paddle_mnist.data.idx import read_images, read_labels
 
     data = D.load_dataset(real15k, progress=False)
     test = read_images(SHARED / "t10k-images-idx3-ubyte.gz"), read_labels(SHARED / "t10k-labels-idx1-ubyte.gz")

@@ -31,14 +31,14 @@ def make_fullsize_file(path):
     from paddle_mnist.data import SPLITS, write_course_json
 
     try:
-        from paddle_mnist.idx import find_idx_files, read_images, read_labels
+        from paddle_mnist.data.idx import find_idx_files, read_images, read_labels
 
         pairs = find_idx_files(SHARED)
         images = np.concatenate([read_images(pairs[k][0]) for k in ("train", "t10k")])
         labels = np.concatenate([read_labels(pairs[k][1]) for k in ("train", "t10k")])
         origin = f"{len(labels):,} real digits from ../shared/mnist, tiled"
     except Exception:  # no real digits here: synthetic ones show the same speed
-        from paddle_mnist.synthetic import make_split
+        from paddle_mnist.data.synthetic import make_split
 
         images, labels = make_split(15000, np.random.default_rng(0))
         images = np.rint(images * 255).astype(np.uint8)

@@ -9,9 +9,8 @@ everything that loads it reports it as synthetic.
 import numpy as np
 from PIL import Image, ImageDraw
 
+from paddle_mnist.data.coursejson import SPLITS
 from paddle_mnist.errors import ConfigError
-
-SPLITS = ("train", "valid", "eval")
 
 # Pen strokes of each digit: polylines with points (x, y) in a unit box, y pointing down.
 _ARC = np.linspace(0, 2 * np.pi, 13)
