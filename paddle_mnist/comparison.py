@@ -5,33 +5,41 @@ losses), as one command. Each cell of the grid is one ``train`` run with its own
 ``OUT/runs/NAME/``; ``OUT/manifest.json`` lists the grid. Runs with the same seed start from the
 same weights and see the same batches (``train`` guarantees it), so differences come from the
 optimizer and learning rate alone. Rerunning the same command skips finished runs and resumes
-unfinished ones.
+unfinished ones. Every cell is checked before anything is written, and one ``compare`` at a time
+owns a sweep folder. The runs train in local processes or on a Ray cluster (``executors``).
 """
 
 import itertools
-import multiprocessing
+import json
+import math
 import os
-import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, fields, replace
 
 from tqdm.auto import tqdm
 
-from paddle_mnist import runtime
-from paddle_mnist.errors import ConfigError
-from paddle_mnist.files import write_json
+from paddle_mnist.analysis import plot as draw
+from paddle_mnist.checkpoints import LAST_CHECKPOINT
+from paddle_mnist.config import SHORT, TrainConfig, config_id
+from paddle_mnist.data import load_dataset
+from paddle_mnist.errors import ConfigError, PaddleMnistError
+from paddle_mnist.executors import FAILED, make_executor
+from paddle_mnist.files import ensure_writable_dir, write_json
 from paddle_mnist.record import FINISHED, load_record
 
+try:
+    import fcntl  # POSIX; elsewhere (Windows) a sweep folder is not locked
+except ImportError:  # pragma: no cover
+    fcntl = None
+
 SWEEP_SCHEMA = "paddle_mnist.sweep/1"
+LOCK_FILE = ".compare.lock"  # holds the owner's pid; the lock itself is the OS's (flock)
 
 # The course's two experiments: four optimizers at lr 0.01, and SGD at three learning rates.
 COURSE_EXPERIMENTS = [
     {"optimizer": ["sgd", "momentum", "adagrad", "adam"], "lr": [0.01]},
     {"optimizer": ["sgd"], "lr": [0.1, 0.01, 0.001]},
 ]
-
-# Short names used in run names, for the axes that have one.
-SHORT = {"lr": "lr", "batch_size": "bs", "seed": "s", "weight_decay": "wd", "grad_clip": "clip",
-         "warmup_steps": "warm", "epochs": "ep", "patience": "pat"}
 
 
 def expand_grid(base, axes):
@@ -57,9 +65,7 @@ def run_label(config, varying):
 
 
 def plan_runs(base, grids):
-    """Expand one or more grids, drop duplicates (same config id), and name each run."""
-    from paddle_mnist.training import config_id
-
+    """Expand one or more grids, check every cell, drop duplicates (same config id), name each run."""
     configs, seen = [], set()
     for axes in grids:
         for config in expand_grid(base, axes):
@@ -80,73 +86,87 @@ def plan_runs(base, grids):
     return list(zip(names, configs)), varying
 
 
+def build_grids(optimizers=None, lrs=None, grid=None):
+    """The sweep's grids: `grid` (one dict of axes, or a list of them) with the `optimizers` and
+    `lrs` axes added to each; none of these: the course's two experiments."""
+    grids = [dict(g) for g in (grid if isinstance(grid, (list, tuple)) else [grid or {}])] or [{}]
+    for axes in grids:
+        if optimizers:
+            axes["optimizer"] = list(optimizers)
+        if lrs:
+            axes["lr"] = [float(x) for x in lrs]
+    if all(not axes for axes in grids):
+        return [dict(g) for g in COURSE_EXPERIMENTS]
+    known = {f.name for f in fields(TrainConfig)}
+    for axes in grids:
+        for name, values in axes.items():
+            if name not in known:
+                raise ConfigError(f"unknown config field(s) {name}; fields are: {', '.join(sorted(known))}")
+            if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") or not list(values):
+                raise ConfigError(f"axis {name!r} needs a list of values, not {values!r}")
+    return [{name: list(values) for name, values in axes.items()} for axes in grids]
+
+
+def check_cells(planned, dataset):
+    """Every cell's schedule over its whole run (it needs the data's size): a bad cell anywhere in
+    the grid is refused before the first run trains, or anything is written."""
+    seen = set()
+    for _, config in planned:
+        spe = math.ceil(len(dataset.train.labels) / config.batch_size)
+        key = (config.schedule, config.lr, config.epochs, config.warmup_steps,
+               json.dumps(config.schedule_args, sort_keys=True), spe)
+        if key not in seen:
+            seen.add(key)
+            config.check(spe)
+
+
 def run_state(run_dir, cid, data_sha):
     """'done' (skip), 'resume' (continue from its checkpoint) or 'new' for one run directory."""
-    from paddle_mnist.training import LAST_CHECKPOINT
-
     try:
         record = load_record(run_dir)
-    except Exception:  # no record yet, or one cut short: start it again
+    except PaddleMnistError:  # no record yet, or one cut short: start it again
         return "new"
     if record.get("config_id") != cid or record.get("data", {}).get("sha256") != data_sha:
         return "new"
-    if record["status"] in FINISHED:
+    if record.get("status") in FINISHED:
         return "done"
     return "resume" if os.path.exists(os.path.join(run_dir, LAST_CHECKPOINT)) else "new"
 
 
-def _run_one(job):
-    """One cell of the grid (in a worker process or in this one)."""
-    from paddle_mnist.data import load_dataset
-    from paddle_mnist.training import train
-
-    config, name, data = job
-    if data is None or isinstance(data, str):
-        data = load_dataset(data)
-    return train(config, data=data, progress=False, name=name)
+_HELD_LOCKS = {}  # sweep folders this process owns (a tuning run holds its folder across compares)
 
 
-def compare(optimizers=None, lrs=None, *, grid=None, epochs=3, jobs=None, out=None, data=None,
-            plot=True, progress=True, formats=("png",), show=False, **base_fields):
-    """Run a comparison and return ``{"records": [...], "plot": ...}`` (also written under `out`).
+@contextmanager
+def sweep_lock(out):
+    """Own the sweep folder `out` (created, checked writable) while the block runs; another process
+    owning it is a ConfigError. The lock is the OS's (flock): it goes with its process, even one
+    killed with SIGKILL, so a dead sweep never leaves a stale lock."""
+    out = ensure_writable_dir(out)
+    key = os.path.realpath(out)
+    if key in _HELD_LOCKS or fcntl is None:
+        yield out
+        return
+    fd = os.open(os.path.join(out, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            owner = f" (pid {owner})" if owner else ""
+            raise ConfigError(f"--out {out}: another compare is running in this folder{owner}; "
+                              "wait for it to end or use another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        _HELD_LOCKS[key] = fd
+        try:
+            yield out
+        finally:
+            del _HELD_LOCKS[key]
+    finally:
+        os.close(fd)  # releases the lock
 
-    With no ``optimizers``, ``lrs`` or ``grid``: the course's two experiments. ``grid`` maps any
-    TrainConfig field to a list of values (e.g. ``{"batch_size": [10, 100, 5000]}``); other keyword
-    arguments set the fields every run shares (``batch_size=100``, ``seed=0``, ...).
-    """
-    from paddle_mnist.data import load_dataset
-    from paddle_mnist.training import TrainConfig, config_id
 
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(base_fields) - known | set(grid or {}) - known)
-    if unknown:
-        raise ConfigError(f"unknown config field(s) {', '.join(unknown)}; fields are: {', '.join(sorted(known))}")
-    base = TrainConfig(epochs=epochs, data=data, **base_fields)
-    axes = dict(grid or {})
-    if optimizers:
-        axes["optimizer"] = list(optimizers)
-    if lrs:
-        axes["lr"] = [float(x) for x in lrs]
-    if not axes:
-        grids = COURSE_EXPERIMENTS
-    else:
-        grids = [axes]
-    for g in grids:
-        for name, values in g.items():
-            if not values:
-                raise ConfigError(f"axis {name!r} has no values")
-    planned, varying = plan_runs(base, grids)
-
-    out = out or os.path.join("work", "compare")
-    dataset = load_dataset(data)  # once here: checks it and fixes its hash for the skip test
-    sha = dataset.info["sha256"]
-    jobs_list, states = [], {}
-    for name, config in planned:
-        run_dir = os.path.join(out, "runs", name)
-        state = run_state(run_dir, config_id(config), sha)
-        states[name] = state
-        config = replace(config, out=run_dir, resume=(state == "resume"), data=data)
-        jobs_list.append((config, name))
+def write_manifest(out, planned, varying, grids, base, dataset):
     write_json(os.path.join(out, "manifest.json"), {
         "schema": SWEEP_SCHEMA,
         "axes": {n: sorted({getattr(c, n) for _, c in planned}, key=str) for n in varying},
@@ -156,141 +176,69 @@ def compare(optimizers=None, lrs=None, *, grid=None, epochs=3, jobs=None, out=No
         "runs": [{"name": n, "config_id": config_id(c), "dir": os.path.join("runs", n)} for n, c in planned],
     })
 
-    todo = [(c, n) for c, n in jobs_list if states[n] != "done"]
-    skipped = len(jobs_list) - len(todo)
-    jobs = min(jobs or os.cpu_count() or 1, max(1, len(todo)))
-    bar = tqdm(total=len(jobs_list), initial=skipped, desc="compare", unit="run", disable=not progress)
-    best = [None]
 
-    def finished(record):
+class SweepProgress:
+    """The sweep's one progress bar: runs done / total and the best eval accuracy so far."""
+
+    def __init__(self, total, done, enabled):
+        self.bar = tqdm(total=total, initial=done, desc="compare", unit="run", disable=not enabled)
+        self.best = None
+
+    def __call__(self, record):
         if record["status"] == "interrupted":  # Ctrl-C stops the whole sweep, not just this run
             raise KeyboardInterrupt
-        bar.update(1)
+        self.bar.update(1)
         acc = (record.get("eval") or {}).get("acc")
-        if acc is not None and (best[0] is None or acc > best[0][0]):
-            best[0] = (acc, record["name"])
-        if best[0]:
-            bar.set_postfix_str(f"best {best[0][1]} eval {best[0][0]:.1%}")
+        if acc is not None and (self.best is None or acc > self.best[0]):
+            self.best = (acc, record["name"])
+            self.bar.set_postfix_str(f"best {record['name']} eval {acc:.1%}")
 
-    try:
-        if jobs == 1:
-            for config, name in todo:
-                finished(_run_one((config, name, dataset)))
-        elif todo:
-            # Fresh processes (spawn), each pinned to one thread: OMP_NUM_THREADS must be set
-            # before paddle is imported there, so it is set here and inherited.
-            ctx = multiprocessing.get_context("spawn")
-            saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-            os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-            try:
-                with ctx.Pool(jobs, initializer=runtime.sweep_worker_start) as pool:
-                    args = [(replace(c, threads=1), n, data) for c, n in todo]
-                    for record in pool.imap_unordered(_run_one, args):
-                        finished(record)
-                    pool.close()  # let the workers exit by themselves (terminate() makes Paddle
-                    pool.join()   # print a "Termination signal" report for each of them)
-            finally:
-                for k, v in saved.items():
-                    if v is None:
-                        os.environ.pop(k, None)
-                    else:
-                        os.environ[k] = v
-    finally:
-        bar.close()
+    def close(self):
+        self.bar.close()
 
+
+def compare(optimizers=None, lrs=None, *, grid=None, epochs=3, jobs=None, out=None, data=None,
+            plot=True, progress=True, formats=("png",), show=False, executor="local", ray_address=None,
+            cpus_per_run=None, gpus_per_run=None, ray_retries=2, **base_fields):
+    """Run a comparison and return ``{"records", "out", "skipped", "failed", "plot"}`` (records and
+    figures are also written under `out`, default work/compare).
+
+    With no ``optimizers``, ``lrs`` or ``grid``: the course's two experiments. ``grid`` maps any
+    TrainConfig field to a list of values (e.g. ``{"batch_size": [10, 100, 5000]}``), or is a list of
+    such dicts (several grids in one sweep); other keyword arguments set the fields every run
+    shares (``batch_size=100``, ``seed=0``, ...). ``executor``: "local" (``jobs`` processes, default
+    the number of cores) or "ray" (``ray_address`` "auto"/HOST:PORT or None for a Ray on this
+    machine; ``cpus_per_run``, ``gpus_per_run``; a task whose worker died is retried
+    ``ray_retries`` times, then the run is recorded as failed and listed in ``failed``).
+    """
+    runner = make_executor(executor, jobs=jobs, ray_address=ray_address, cpus_per_run=cpus_per_run,
+                           gpus_per_run=gpus_per_run, ray_retries=ray_retries)
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(base_fields) - known)
+    if unknown:
+        raise ConfigError(f"unknown config field(s) {', '.join(unknown)}; fields are: {', '.join(sorted(known))}")
+    grids = build_grids(optimizers, lrs, grid)
+    base = TrainConfig(epochs=epochs, data=data, **base_fields)
+    planned, varying = plan_runs(base, grids)
+    dataset = load_dataset(data)  # once here: checks it and fixes its hash for the skip test
+    check_cells(planned, dataset)
+    with runner, sweep_lock(out or os.path.join("work", "compare")) as out:
+        todo = []
+        for name, config in planned:
+            run_dir = os.path.join(out, "runs", name)
+            state = run_state(run_dir, config_id(config), dataset.info["sha256"])
+            if state != "done":
+                todo.append((replace(config, out=run_dir, resume=(state == "resume")), name))
+        write_manifest(out, planned, varying, grids, base, dataset)
+        skipped = len(planned) - len(todo)
+        bar = SweepProgress(len(planned), skipped, progress)
+        try:
+            failed = runner.run(todo, bar, dataset=dataset, data=data)
+        finally:
+            bar.close()
     records = [load_record(os.path.join(out, "runs", n)) for n, _ in planned]
-    result = {"records": records, "out": out, "skipped": skipped, "plot": None}
+    result = {"records": records, "out": out, "skipped": skipped, "failed": failed, "plot": None}
     if plot:
-        from paddle_mnist.plots import plot as draw
-
-        result["plot"] = draw(records, out=out, formats=formats, show=show)
+        drawn = [r for r in records if r["status"] != FAILED]
+        result["plot"] = draw(drawn, out=out, formats=formats, show=show)
     return result
-
-
-# ---------------------------------------------------------------------------------------------
-# command line
-
-
-def _split(text, kind, name):
-    items = [x.strip() for x in text.split(",") if x.strip()]
-    if not items:
-        raise ConfigError(f"--{name} needs a comma-separated list, e.g. --{name} a,b")
-    try:
-        return [kind(x) for x in items]
-    except ValueError:
-        raise ConfigError(f"--{name}: {text!r} is not a comma-separated list of {kind.__name__}s") from None
-
-
-LIST_FLAGS = {  # flag -> (config field, type)
-    "optimizers": ("optimizer", str),
-    "lrs": ("lr", float),
-    "seeds": ("seed", int),
-    "batch_sizes": ("batch_size", int),
-    "schedules": ("schedule", str),
-    "losses": ("loss", str),
-    "models": ("model", str),
-    "weight_decays": ("weight_decay", float),
-}
-
-
-# Config fields that can be an axis, with the type of their values.
-AXIS_TYPES = {
-    "model": str, "optimizer": str, "lr": float, "epochs": int, "batch_size": int, "seed": int,
-    "schedule": str, "warmup_steps": int, "loss": str, "weight_decay": float, "grad_clip": float,
-    "patience": int,
-}
-
-
-def run_compare(args):
-    from paddle_mnist.plots import FairnessWarning, print_report
-    from paddle_mnist.training import config_from_args
-
-    base = config_from_args(args)
-    grid = {}
-    for flag, (field_name, kind) in LIST_FLAGS.items():
-        text = getattr(args, flag)
-        if text is not None:
-            grid[field_name] = _split(text, kind, flag.replace("_", "-"))
-    for item in args.axis:
-        key, sep, values = item.partition("=")
-        if not sep or key not in AXIS_TYPES:
-            raise ConfigError(f"--axis expects FIELD=V1,V2 with one of: "
-                              f"{', '.join(sorted(AXIS_TYPES))}; not {item!r}")
-        grid[key] = _split(values, AXIS_TYPES[key], "axis " + key)
-    shared = {k: v for k, v in asdict(base).items()
-              if k not in grid and k not in ("epochs", "data", "out", "resume")}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FairnessWarning)  # print_report prints them as one line each
-        result = compare(grid=grid or None, epochs=args.epochs, jobs=args.jobs, out=args.out,
-                         data=args.data, plot=not args.no_plot, progress=not args.quiet,
-                         formats=tuple(args.format.split(",")), **shared)
-    if result["skipped"]:
-        print(f"{result['skipped']} finished run(s) skipped (already in {result['out']})")
-    if result["plot"]:
-        print_report(result["plot"])
-    return 0
-
-
-def add_parser(subparsers):
-    from paddle_mnist.training import add_train_arguments
-
-    p = subparsers.add_parser(
-        "compare", help="train a grid of runs (optimizers x learning rates x ...) and plot them",
-        description="Train every combination of the listed values (each a `train` run with its own "
-                    "record in OUT/runs/), then draw the comparison plots and a summary table. With no "
-                    "lists: the course's experiments (SGD, Momentum, AdaGrad, Adam at lr 0.01; SGD at "
-                    "0.1, 0.01, 0.001). Rerunning the same command skips finished runs.")
-    add_train_arguments(p)
-    p.set_defaults(epochs=3)
-    for flag, (field_name, kind) in LIST_FLAGS.items():
-        p.add_argument("--" + flag.replace("_", "-"), default=None, metavar="A,B,...",
-                       help=f"comma-separated values of {field_name} (an axis of the grid)")
-    p.add_argument("--axis", action="append", default=[], metavar="FIELD=V1,V2",
-                   help="any other config field as an axis, e.g. --axis grad_clip=1,10")
-    p.add_argument("--jobs", type=int, default=None,
-                   help="worker processes, one thread each (default: the number of cores, capped by the runs)")
-    p.add_argument("--out", default=None, help="sweep directory (default: work/compare)")
-    p.add_argument("--no-plot", action="store_true", help="train only; draw later with `paddle-mnist plot OUT`")
-    p.add_argument("--format", default="png", help="plot formats, comma-separated: png, svg, pdf")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_compare)

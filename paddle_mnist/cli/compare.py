@@ -1,0 +1,106 @@
+"""`paddle-mnist compare` (and tools/compare.py): a grid of runs, locally or on Ray, then the plots."""
+
+import signal
+import sys
+import warnings
+from dataclasses import asdict
+
+from paddle_mnist.analysis import FairnessWarning
+from paddle_mnist.cli.common import EXIT_ERROR, EXIT_OK, add_config_arguments, config_from_args
+from paddle_mnist.cli.plot import print_report
+from paddle_mnist.comparison import compare
+from paddle_mnist.config import AXIS_TYPES, LIST_FLAGS
+from paddle_mnist.errors import ConfigError
+from paddle_mnist.executors import EXECUTORS, RAY_INSTALL
+
+
+def _split(text, kind, name):
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise ConfigError(f"--{name} needs a comma-separated list, e.g. --{name} a,b")
+    try:
+        return [kind(x) for x in items]
+    except ValueError:
+        raise ConfigError(f"--{name}: {text!r} is not a comma-separated list of {kind.__name__}s") from None
+
+
+def grid_from_args(args):
+    """{field: [values]} from the list flags (--optimizers, --lrs, ...) and --axis FIELD=V1,V2."""
+    grid = {}
+    for flag, field_name in LIST_FLAGS.items():
+        text = getattr(args, flag)
+        if text is not None:
+            grid[field_name] = _split(text, AXIS_TYPES[field_name], flag.replace("_", "-"))
+    for item in args.axis:
+        key, sep, values = item.partition("=")
+        if not sep or key not in AXIS_TYPES:
+            raise ConfigError(f"--axis expects FIELD=V1,V2 with one of: "
+                              f"{', '.join(sorted(AXIS_TYPES))}; not {item!r}")
+        grid[key] = _split(values, AXIS_TYPES[key], "axis " + key)
+    return grid
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run_compare(args):
+    base = config_from_args(args)
+    grid = grid_from_args(args)
+    shared = {k: v for k, v in asdict(base).items()
+              if k not in grid and k not in ("epochs", "data", "out", "resume")}
+    # SIGTERM (`kill`, a notebook's stop) ends the sweep like Ctrl-C: runs recorded as interrupted,
+    # workers ended cleanly, exit 130; the same command resumes it.
+    signal.signal(signal.SIGTERM, _interrupt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FairnessWarning)  # print_report prints them as one line each
+        result = compare(grid=grid or None, epochs=args.epochs, jobs=args.jobs, out=args.out, data=args.data,
+                         plot=not args.no_plot, progress=not args.quiet, formats=tuple(args.format.split(",")),
+                         executor=args.executor, ray_address=args.ray_address, cpus_per_run=args.cpus_per_run,
+                         gpus_per_run=args.gpus_per_run, **shared)
+    if result["skipped"]:
+        print(f"{result['skipped']} finished run(s) skipped (already in {result['out']})")
+    if result["plot"]:
+        print_report(result["plot"])
+    if result["failed"]:
+        failed = result["failed"]
+        print(f"paddle-mnist: error: {len(failed)} of {len(result['records'])} runs failed (their Ray worker died "
+              f"past the retries): {', '.join(failed)}; rerun the same command to retry them", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "compare", help="train a grid of runs (optimizers x learning rates x ...) and plot them",
+        description="Train every combination of the listed values (each a `train` run with its own "
+                    "record in OUT/runs/), then draw the comparison plots and a summary table. With no "
+                    "lists: the course's experiments (SGD, Momentum, AdaGrad, Adam at lr 0.01; SGD at "
+                    "0.1, 0.01, 0.001). Rerunning the same command skips finished runs and resumes the "
+                    "others; one compare at a time owns OUT. Exit codes: 0 done, 1 bad input (or runs "
+                    "that failed on Ray), 130 interrupted (Ctrl-C, SIGTERM).")
+    add_config_arguments(p)
+    p.set_defaults(epochs=3)
+    for flag, field_name in LIST_FLAGS.items():
+        p.add_argument("--" + flag.replace("_", "-"), dest=flag, default=None, metavar="A,B,...",
+                       help=f"comma-separated values of {field_name} (an axis of the grid)")
+    p.add_argument("--axis", action="append", default=[], metavar="FIELD=V1,V2",
+                   help="any other config field as an axis, e.g. --axis grad_clip=1,10")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="local worker processes, >= 1, one thread each (default: the number of cores, "
+                        "capped by the runs)")
+    p.add_argument("--out", default=None, help="sweep directory (default: work/compare)")
+    p.add_argument("--no-plot", action="store_true", help="train only; draw later with `paddle-mnist plot OUT`")
+    p.add_argument("--format", default="png", help="plot formats, comma-separated: png, svg, pdf")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    ray = p.add_argument_group("distributed sweeps (Ray)", f"needs the ray extra: {RAY_INSTALL}")
+    ray.add_argument("--executor", default="local", metavar="|".join(EXECUTORS),
+                     help="local: processes on this machine (default); ray: one Ray task per run")
+    ray.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
+                     help="join this Ray cluster (`ray start --head` prints it; auto: the one running here); "
+                          "default: start a one-machine Ray for this sweep")
+    ray.add_argument("--cpus-per-run", type=float, default=None, metavar="C",
+                     help="CPUs (and Paddle threads) per run (default: 1)")
+    ray.add_argument("--gpus-per-run", type=float, default=None, metavar="G",
+                     help="GPUs per run, a fraction shares one (default: 0, CPU)")
+    p.set_defaults(func=run_compare)
