@@ -233,6 +233,10 @@ def resume_from(out, fresh, model, optimizer):
     ckpt = load_state(ckpt_path)
     if not isinstance(ckpt, dict) or not {"model", "optimizer", "epoch"} <= set(ckpt):
         raise ConfigError(f"{ckpt_path}: not a resume checkpoint (expected model, optimizer and epoch)")
+    wanted = {k: list(v.shape) for k, v in model.state_dict().items()}
+    found = {k: list(getattr(v, "shape", [])) for k, v in dict(ckpt["model"]).items()}
+    if found != wanted:
+        raise ConfigError(f"{ckpt_path}: its weights do not fit the run's {fresh['config']['model']!r} model")
     model.set_state_dict(ckpt["model"])
     optimizer.set_state_dict(ckpt["optimizer"])
     done = int(ckpt["epoch"])

@@ -316,3 +316,12 @@ def test_an_optimizer_this_paddle_lacks_is_one_line(tmp_path, capsys):
     assert code == 1 and len(err) == 1
     assert f"--optimizer {missing[0]!r} needs Paddle >= 3.0" in err[0] and "installed Paddle is 2.6" in err[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_resume_refuses_a_checkpoint_of_another_model(small, tmp_path):
+    out, other = str(tmp_path / "run"), str(tmp_path / "other")
+    train(cfg(out=out, epochs=1), data=small, progress=False)
+    train(cfg(out=other, epochs=1, model="linear"), data=small, progress=False)
+    os.replace(os.path.join(other, "last.pdckpt"), os.path.join(out, "last.pdckpt"))
+    with pytest.raises(ConfigError, match="last.pdckpt: its weights do not fit the run's 'cnn' model"):
+        train(cfg(out=out, epochs=2, resume=True), data=small, progress=False)
