@@ -324,4 +324,4 @@ def test_resume_refuses_a_checkpoint_of_another_model(small, tmp_path):
     train(cfg(out=other, epochs=1, model="linear"), data=small, progress=False)
     os.replace(os.path.join(other, "last.pdckpt"), os.path.join(out, "last.pdckpt"))
     with pytest.raises(ConfigError, match="last.pdckpt: its weights do not fit the run's 'cnn' model"):
-        train(cfg(out=out, epochs=2, resume=True), data=small, progress=False)
+        train(cfg(out=out, epochs=1, resume=True), data=small, progress=False)
