@@ -134,7 +134,8 @@ def lr_find(optimizer="sgd", data=None, *, model="cnn", start=1e-5, end=10.0, st
                 or an already loaded MnistData
     model       a name (a fresh network, seeded by `seed`) or a paddle.nn.Layer; either way its
                 weights are put back afterwards, so the test leaves no trace
-    out         a directory for lr_find.png and lr_find.json (None: write nothing); checked first
+    out         a directory for lr_find.png and lr_find.json (None: write nothing); checked before
+                the data is read, and removed again if the test is refused
     smoothing   beta of the loss's moving average (None: smoothing_for(steps))
     """
     steps, batch_size, beta = check_options(start, end, steps, batch_size, seed, smoothing)
@@ -142,15 +143,14 @@ def lr_find(optimizer="sgd", data=None, *, model="cnn", start=1e-5, end=10.0, st
     loss_fn = build_loss(loss)
     paddle.seed(seed)
     net = build_model(model) if isinstance(model, str) else model
+    # the lr grows by the same factor every batch: LambdaDecay multiplies the start lr by lambda(step)
+    factor = end / start
+    schedule = paddle.optimizer.lr.LambdaDecay(start, lambda i: factor ** (min(i, steps - 1) / (steps - 1)))
+    opt = build_optimizer(optimizer, net, schedule, **(opt_args or {}))  # checks the --opt values too
     with output_dir(out) if out else nullcontext():
         dataset = load_dataset(data, seed=seed, progress=progress)
         if batch_size > len(dataset.train):
             raise ConfigError(f"--batch-size {batch_size} is larger than the training split ({len(dataset.train)} images)")
-        # the lr grows by the same factor every batch: LambdaDecay multiplies the start lr by lambda(step)
-        factor = end / start
-        schedule = paddle.optimizer.lr.LambdaDecay(start, lambda i: factor ** (min(i, steps - 1) / (steps - 1)))
-        opt = build_optimizer(optimizer, net, schedule, **(opt_args or {}))
-
         with tqdm(total=steps, disable=not progress, desc=f"lr-find {optimizer}", unit="step", mininterval=0.5) as bar:
             lrs, losses, smoothed, stopped = _ramp(net, opt, schedule, loss_fn, dataset.train, steps, batch_size,
                                                    seed, beta, bar.update)
