@@ -55,7 +55,10 @@ _LAZY = {
     "predict": "paddle_mnist.inference",
     "export": "paddle_mnist.inference",
     "lr_find": "paddle_mnist.lr_finder",
+    "tune": "paddle_mnist.tuning",
     "paths": "paddle_mnist.surfaces",
+    "hessian": "paddle_mnist.curvature",
+    "landscape": "paddle_mnist.slices",
 }
 
 

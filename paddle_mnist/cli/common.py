@@ -42,12 +42,15 @@ def run_command(args):
 NOT_FLAGS = ("out", "resume")  # each command says itself where it writes and whether it resumes
 
 
-def add_config_arguments(parser):
+def add_config_arguments(parser, skip=()):
     """One flag per TrainConfig field (shared by train, compare, tune): type, default, help and
-    metavar come from the field's declaration; mapping fields take repeated KEY=VALUE flags."""
+    metavar come from the field's declaration; mapping fields take repeated KEY=VALUE flags.
+    `skip`: fields the command sets itself (no flag; their defaults still reach config_from_args)."""
     defaults = TrainConfig()
     for f in fields(TrainConfig):
-        if f.name in NOT_FLAGS:
+        if f.name in skip:
+            parser.set_defaults(**{f.name: [] if f.metadata["parse"] else getattr(defaults, f.name)})
+        if f.name in NOT_FLAGS or f.name in skip:
             continue
         meta = f.metadata
         if meta["parse"]:

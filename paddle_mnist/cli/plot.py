@@ -5,7 +5,9 @@ import warnings
 
 from paddle_mnist.analysis import FairnessWarning, plot, report_lines
 from paddle_mnist.analysis.report import WARNING
+from paddle_mnist.analysis.tuning import is_tune_folder
 from paddle_mnist.cli.common import EXIT_OK
+from paddle_mnist.cli.tune import plot_tune_folder
 
 
 def add_parser(subparsers):
@@ -26,6 +28,8 @@ def add_parser(subparsers):
 
 
 def run_plot(args):
+    if is_tune_folder(args.directory):  # a `paddle-mnist tune` folder: its own figures and table
+        return plot_tune_folder(args)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FairnessWarning)  # printed by print_report, one line each
         result = plot(args.directory, out=args.out, formats=args.format, smooth=args.smooth)

@@ -1,0 +1,98 @@
+"""`paddle-mnist tune`: every optimizer tuned with the same budget, then its best lr rerun over seeds.
+
+The library side is paddle_mnist.tuning (the runs) and paddle_mnist.analysis.tuning (figures and
+table); `paddle-mnist plot DIR` on a tune folder redraws them through ``plot_tune_folder``.
+"""
+
+import os
+import signal
+import warnings
+from dataclasses import asdict
+
+from paddle_mnist.analysis import FairnessWarning
+from paddle_mnist.analysis.tuning import redraw
+from paddle_mnist.cli.common import EXIT_OK, add_config_arguments, config_from_args
+from paddle_mnist.executors import EXECUTORS, RAY_INSTALL
+from paddle_mnist.tuning import DEFAULT_OPTIMIZERS, tune
+
+SET_BY_TUNE = ("optimizer", "lr")  # what tune chooses itself: no --optimizer / --lr flag
+NOT_SHARED = SET_BY_TUNE + ("epochs", "seed", "data", "out", "resume")  # passed by name to tune()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run_tune(args):
+    base = config_from_args(args)
+    shared = {k: v for k, v in asdict(base).items() if k not in NOT_SHARED}
+    ray = {k: getattr(args, k) for k in ("ray_address", "cpus_per_run", "gpus_per_run")
+           if getattr(args, k) is not None}
+    # SIGTERM (`kill`, a notebook's stop) ends it like Ctrl-C; the same command carries on later.
+    signal.signal(signal.SIGTERM, _interrupt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FairnessWarning)  # trials share their seed by construction
+        result = tune(args.optimizers, budget=args.budget, lr_range=args.lr_range, epochs=args.epochs,
+                      final_seeds=args.final_seeds, seed=args.seed, data=args.data,
+                      out=args.out, jobs=args.jobs, executor=args.executor, executor_options=ray,
+                      course_dirs=args.course_runs, plot=not args.no_plot, formats=args.format,
+                      progress=not args.quiet, **shared)
+    print_tune_report(result)
+    return EXIT_OK
+
+
+def print_tune_report(result):
+    """The table, then the files written (what `tune` and `plot DIR` print for a tune folder)."""
+    print(result["table"], end="")
+    if result.get("skipped"):
+        print(f"{result['skipped']} finished run(s) skipped (already in {result['out']})")
+    for path in result["files"]:
+        print(f"wrote {path}")
+    for name, why in (result.get("skipped_figures") or {}).items():
+        print(f"skipped {name}: {why}")
+
+
+def plot_tune_folder(args):
+    """`paddle-mnist plot DIR` for a folder `tune` wrote: its figures and table from tune.json."""
+    result = redraw(args.directory, out=args.out, formats=args.format)
+    print_tune_report(result)
+    return EXIT_OK
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "tune", help="compare optimizers at equal tuning effort: K random lrs each, best rerun over seeds",
+        description="Fair by budget: for every optimizer, K learning rates drawn log-uniformly from the "
+                    "same range (fixed by --seed), each a `compare` run in OUT/trials; the expected best "
+                    "final validation accuracy after k = 1..K trials (exact, over random k-subsets) per "
+                    "optimizer; then each optimizer's best lr rerun with --final-seeds new seeds in "
+                    "OUT/final, a table of their eval accuracy beside lr 0.01 where that run exists. "
+                    "Writes OUT/tune.json, OUT/tune.md, expected_best and lr_sensitivity figures. A "
+                    "diverged run counts as 10 %% accuracy. Rerunning the same command skips finished "
+                    "runs. Exit codes: 0 done, 1 bad input (or runs that failed on Ray), 130 interrupted.")
+    add_config_arguments(p, skip=SET_BY_TUNE)
+    p.set_defaults(epochs=3)
+    p.add_argument("--optimizers", default=",".join(DEFAULT_OPTIMIZERS), metavar="A,B,...",
+                   help=f"optimizers to tune (default: {','.join(DEFAULT_OPTIMIZERS)})")
+    p.add_argument("--budget", type=int, default=8, metavar="K", help="learning rates tried per optimizer (default: 8)")
+    p.add_argument("--lr-range", default=None, metavar="LO:HI | NAME=LO:HI,...",
+                   help="log-uniform range of the trial lrs (default: 1e-5:10 for every optimizer); "
+                        "per optimizer e.g. adam=1e-5:1e-1,sgd=1e-3:10")
+    p.add_argument("--final-seeds", type=int, default=3, metavar="S",
+                   help="seeds the best lr of each optimizer is rerun with: --seed+1 ... --seed+S (default: 3)")
+    p.add_argument("--course-runs", action="append", default=[], metavar="DIR",
+                   help="also look here for runs at the course's lr 0.01 to put beside the tuned ones "
+                        "(e.g. a `compare` folder; repeatable)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="local worker processes, one thread each (default: the number of cores)")
+    p.add_argument("--out", default=os.path.join("work", "tune"), help="tune directory (default: work/tune)")
+    p.add_argument("--no-plot", action="store_true", help="no figures (tune.json and tune.md only)")
+    p.add_argument("--format", default="png", help="figure formats, comma-separated: png, svg, pdf")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    ray = p.add_argument_group("distributed trials (Ray)", f"needs the ray extra: {RAY_INSTALL}")
+    ray.add_argument("--executor", default="local", metavar="|".join(EXECUTORS),
+                     help="local: processes on this machine (default); ray: one Ray task per run")
+    ray.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT", help="join this Ray cluster")
+    ray.add_argument("--cpus-per-run", type=float, default=None, metavar="C", help="CPUs per run (default: 1)")
+    ray.add_argument("--gpus-per-run", type=float, default=None, metavar="G", help="GPUs per run (default: 0)")
+    p.set_defaults(func=run_tune)
