@@ -6,9 +6,9 @@ Paddle ops and its gradient comes from autograd. Nothing here re-implements an o
 
 A fair choice of learning rate (``lr="auto"``): every optimizer gets the same log grid of learning
 rates and the same objective (f at the last step; a path that leaves the box or becomes non-finite
-is rejected) and keeps its best. The K trials of one optimizer run *together*: K parameters, each in
-its own parameter group with its own lr, in one optimizer, and the surface is evaluated at all K
-points in one call. Each trial is still exactly the path a single run would take (tested).
+is rejected) and keeps its best. The K trials of one optimizer run *together*: K parameters, each
+with its own lr, in one optimizer, and the surface is evaluated at all K points in one call. Each
+trial is still exactly the path a single run would take (tested).
 
 ``noise`` stands in for mini-batch noise: Gaussian noise added to each gradient component. It is
 added by tilting the surface, f(p) + xi_t . p, whose gradient is grad f(p) + xi_t: a mini-batch
@@ -192,15 +192,19 @@ def split_overrides(optimizers, overrides):
 # running the optimizers
 
 
-class _Points(paddle.nn.Layer):
-    """K two-element parameters named trial000, trial001, ...: one per learning-rate trial."""
+def _trial_parameters(k, start):
+    """K two-element float32 parameters at `start`: one per learning-rate trial."""
+    init = paddle.nn.initializer.Assign(np.array(start, dtype="float32"))
+    return [paddle.create_parameter([2], "float32", default_initializer=init) for _ in range(k)]
 
-    def __init__(self, k, start):
-        super().__init__()
-        init = paddle.nn.initializer.Assign(np.array(start, dtype="float32"))
-        self.names = [f"trial{i:03d}" for i in range(k)]
-        for name in self.names:
-            self.add_parameter(name, self.create_parameter([2], dtype="float32", default_initializer=init))
+
+def _set_trial_lrs(params, lrs):
+    """Give each trial its lr: Paddle multiplies the optimizer's lr (here 1.0) by each parameter's own
+    ``optimize_attr["learning_rate"]``, the number that ParamAttr(learning_rate=...) and parameter
+    groups set. One group of K parameters is one pass of Paddle's step; K groups of one (what
+    build_optimizer's lr_groups makes) are K passes, 2.5x slower here for the same arithmetic."""
+    for param, lr in zip(params, lrs):
+        param.optimize_attr["learning_rate"] = lr
 
 
 def _outside(points, box):
@@ -222,10 +226,9 @@ def run_trials(surface, name, lrs, start, steps, noise=0.0, seed=0, overrides=No
     surface's one call with the others (Paddle's vectorised sin treats a packet of numbers with one
     huge argument differently, which changed its neighbours' last bit).
     """
-    layer = _Points(len(lrs), start)
-    params = [getattr(layer, n) for n in layer.names]
-    # base lr 1.0 and one group per trial: Paddle multiplies the base by each group's lr
-    opt = build_optimizer(name, layer, 1.0, lr_groups=dict(zip(layer.names, lrs)), **(overrides or {}))
+    params = _trial_parameters(len(lrs), start)
+    opt = build_optimizer(name, params, 1.0, **(overrides or {}))
+    _set_trial_lrs(params, lrs)
     xi = np.random.default_rng(seed).standard_normal((steps, 2)).astype("float32") * np.float32(noise)
     park = paddle.to_tensor(np.array(start, dtype="float32"))
     points = []

@@ -5,6 +5,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import paddle
@@ -258,3 +259,20 @@ def test_an_optimizer_missing_from_this_paddle_is_named(capsys):
     assert main(["paths", "--optimizers", "sgd,radam", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "--optimizers 'radam' needs Paddle >= 3.0" in err and paddle.__version__ in err
+
+
+def test_the_notebook_runs_and_draws_its_figures_inline(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    notebook = Path(__file__).resolve().parents[1] / "tools" / "notebooks" / "paths.ipynb"
+    nb = nbformat.read(notebook, as_version=4)
+    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "adagrad   lr 5.46    reached f < 1e-3 at step 6" in text
+    assert "sgd       lr 0.886   reached f < 1e-3 at step 43" in text
+    assert text.count(": minimum, Hessian eigenvalues 1, ") == 4  # all four fell off the saddle
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 3  # ravine, saddle exact, saddle with noise
+    assert list(tmp_path.iterdir()) == []  # without out=..., paths writes nothing

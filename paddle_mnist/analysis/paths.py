@@ -97,7 +97,7 @@ def _caption(run):
                 f"log grid) by f after {run['steps']} steps; paths that left the box were rejected.")
     else:
         text = f"lr: {run['optimizers'][0]['lr']:g} for every optimizer."
-    return text + " A toy surface, not a verdict on MNIST."
+    return text + "\nA toy surface: it shows why optimizers differ, it is not a verdict on MNIST."
 
 
 def _title(run):
@@ -131,8 +131,8 @@ def _gap_panel(ax, run, colours):
         if entry["diverged"]:
             ax.plot(steps[-1:], np.maximum(gap[-1:], FLOOR), **DIVERGED)
     ax.axhline(run["reached_threshold"], color="0.4", ls=":", lw=1)
-    ax.annotate(f"{run['reached_threshold']:g}", (1, run["reached_threshold"]), xycoords=("axes fraction", "data"),
-                xytext=(-2, 2), textcoords="offset points", ha="right", fontsize=8, color="0.35")
+    ax.annotate(f"{run['reached_threshold']:g}", (0, run["reached_threshold"]), xycoords=("axes fraction", "data"),
+                xytext=(2, 2), textcoords="offset points", fontsize=8, color="0.35")
     ax.set_yscale("log")
     ax.set(xlabel="step", ylabel="f(x_t) − f*" + (f"  (below {FLOOR:g}: drawn at {FLOOR:g})" if clipped else ""),
            xlim=(0, run["steps"]))
@@ -142,8 +142,12 @@ def _gap_panel(ax, run, colours):
 def figure_paths(run, show=False):
     """The contour map with every path, and f - f* against the step, for one surface's run."""
     colours = optimizer_colours([e["name"] for e in run["optimizers"]])
-    fig = new_figure((11.5, 5.2), show)
-    left, right = fig.subplots(1, 2, width_ratios=[1.15, 1])
+    x0, x1, y0, y1 = run["box"]
+    aspect = (x1 - x0) / (y1 - y0)  # the map keeps x and y to one scale: the ravine is wide
+    width = min(6.5, 4.4 * aspect)
+    height = width / aspect
+    fig = new_figure((max(11.0, width + 5.6), height + 1.7), show)
+    left, right = fig.subplots(1, 2, width_ratios=[width, 5.0])
     _contour(left, run)
     _draw_paths(left, run, colours)
     _critical_points(left, run)
