@@ -1,5 +1,5 @@
 """paddle_mnist: the handwritten-digit chapter of PaddlePaddle's course "零基础实践深度学习",
-ported to Paddle 3, with tools to *see* what an optimizer and a learning rate do to training.
+ported to Paddle 2.6 and 3.x, with tools to *see* what an optimizer and a learning rate do to training.
 
 Course names are kept: ``load_data(mode)``, ``MNIST``, ``train``.
 """
@@ -7,10 +7,6 @@ Course names are kept: ``load_data(mode)``, ``MNIST``, ``train``.
 import importlib.util
 import os
 import sys
-
-# Python's zlib before any Paddle: Paddle 2.6's wheel carries its own zlib symbols, and a zlib
-# module loaded after it crashes in inflateReset2 on the first gzip read (measured with 2.6.2).
-import zlib  # noqa: F401
 
 __version__ = "0.1.0"
 
@@ -32,14 +28,10 @@ if importlib.util.find_spec("paddle") is None:
 
 from paddle_mnist import runtime  # noqa: E402  (after the no-Paddle check above)
 
-# Both must happen before Paddle runs anything: MKL reads its variable at its first call.
+# All three must happen before Paddle is imported or runs anything (see each one's docstring).
+runtime.load_zlib_users_before_paddle()
 runtime.let_mkl_use_avx2_on_amd()
 runtime.quiet_paddle_import()
-
-# Pillow before Paddle: Paddle 2.6's libpaddle carries an old zlib, and a Pillow loaded after it binds
-# to that copy and crashes (SIGSEGV in inflateReset2) on its first PNG (PaddlePaddle/Paddle#70538).
-# Loaded first, Pillow keeps its own zlib. Only helps when paddle_mnist is imported before paddle.
-import PIL.Image  # noqa: E402,F401
 
 _LAZY = {
     "load_data": "paddle_mnist.data",

@@ -12,6 +12,16 @@ import sys
 import warnings
 
 
+def load_zlib_users_before_paddle():
+    """Load Python's zlib and Pillow before Paddle. Paddle 2.6's libpaddle carries an old zlib of its
+    own; a zlib module or a Pillow loaded after it binds to that copy and crashes (SIGSEGV in
+    inflateReset2) on its first gzip read or PNG (measured with 2.6.2; PaddlePaddle/Paddle#70538).
+    Loaded first, they keep their own zlib. It only helps when paddle_mnist is imported before paddle."""
+    import zlib  # noqa: F401
+
+    import PIL.Image  # noqa: F401
+
+
 def cpu_is_amd_with_avx2():
     try:
         with open("/proc/cpuinfo") as f:  # Linux; elsewhere MKL is left to choose
