@@ -1,0 +1,412 @@
+"""Minimum or saddle? The Hessian of the training loss at a trained network.
+
+A point where the gradient vanishes is a local minimum when every eigenvalue of the Hessian is
+positive and a saddle when some are negative; the largest eigenvalue ("sharpness") says how sharp
+the minimum is. The network has tens of thousands of parameters, so the Hessian is never formed:
+``scipy.sparse.linalg.eigsh`` (Lanczos) only needs Hessian-vector products, and Hutchinson's
+estimator turns such products of random sign vectors into the trace.
+
+Hessian-vector products come two ways (``HessianOperator``), chosen automatically:
+
+* ``double_backward`` (exact): ``paddle.grad(..., create_graph=True)`` twice. Paddle's
+  ``cross_entropy``/``log_softmax``/``softmax`` kernels have no second derivative in dygraph, so the
+  loss is rewritten with ops that do (``smooth_loss``); ``tests/test_curvature.py`` checks it equals
+  ``paddle_mnist.loss``.
+* ``finite_difference``: (∇L(w + εv) − ∇L(w − εv)) / 2ε, for networks with an op Paddle cannot
+  differentiate twice (the course's CNN: max-pool). ε is scaled to the weights (the step εv has
+  norm ``FD_STEP`` · ‖w‖) and gradients are summed in float64.
+
+Everything is measured on one fixed subset (the first N training images), so every run of a sweep is
+measured on the same images.
+"""
+
+import glob
+import math
+import os
+import time
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+from tqdm.auto import tqdm
+
+from paddle_mnist.errors import ConfigError, DataError
+from paddle_mnist.files import read_json
+from paddle_mnist.loss import build_loss
+from paddle_mnist.record import RECORD_FILE, load_record
+from paddle_mnist.slices import check_writable, get_flat, load_run, output_name, set_flat, trainable
+
+SCHEMA = "paddle_mnist.hessian/1"
+METHODS = ("auto", "double_backward", "finite_difference")
+CHUNK = 250             # images per forward pass (the subset's gradient is summed over chunks)
+FD_STEP = 3e-3          # finite differences: ‖εv‖ = FD_STEP·‖w‖ (mlp: 1e-4 from the exact product)
+VERDICT_TOL = 1e-2      # "minimum" when λmin ≥ −VERDICT_TOL·λmax: smaller negative values are noise
+CRITICAL_TOL = 1e-3     # "at a critical point" when ‖g‖/λmax ≤ CRITICAL_TOL·‖w‖ (see critical_point)
+LANCZOS_TOL = 1e-3      # eigsh's relative tolerance on each eigenvalue
+SWEEP_COLUMNS = ("run", "lambda_max", "lambda_min", "trace", "trace_stderr", "verdict", "at_critical_point",
+                 "gradient_norm", "loss", "method", "hvp_count", "subset_sha256")
+
+
+# ---------------------------------------------------------------------------------------------
+# The loss, written twice-differentiably
+# ---------------------------------------------------------------------------------------------
+
+def log_sum_exp(logits):
+    """log Σ_k exp(z_k) as a running sum, log(e^a + e^b) = a + softplus(b − a): exact, stable, and
+    made of ops that Paddle 2.6 and 3.x can differentiate twice (exp and logsumexp cannot on 2.6)."""
+    total = logits[:, 0]
+    for k in range(1, logits.shape[1]):
+        total = total + F.softplus(logits[:, k] - total)
+    return total
+
+
+def smooth_loss(name):
+    """The run's loss (``paddle_mnist.loss``) with twice-differentiable ops: (logits, onehot) -> mean."""
+    if name not in ("cross_entropy", "nll", "mse"):
+        raise ConfigError(f"unknown loss {name!r}")
+
+    def loss(logits, onehot):
+        log_p = logits - log_sum_exp(logits).unsqueeze(-1)  # log-softmax
+        if name == "mse":
+            # exp(u) as sigmoid(u)/sigmoid(−u): Paddle 2.6 has no second derivative of exp
+            probs = F.sigmoid(log_p) / F.sigmoid(-log_p)
+            per_image = paddle.square(probs - onehot).sum(axis=-1)
+        else:  # cross_entropy and nll are the same function (loss.py)
+            per_image = -(log_p * onehot).sum(axis=-1)
+        return per_image.sum() * (1.0 / logits.shape[0])  # not .mean(): no double grad on Paddle 3
+
+    return loss
+
+
+# ---------------------------------------------------------------------------------------------
+# Hessian-vector products on a fixed subset
+# ---------------------------------------------------------------------------------------------
+
+def no_double_backward(model):
+    """Why Paddle cannot differentiate `model` twice (None when it can, as far as we know).
+
+    Measured on Paddle 2.6.2 and 3.3.1: max-pool has no second derivative, and conv2d's double grad
+    leaves out the filter-filter block (Hv of sum(conv(x, W)²) in W comes back empty), so a
+    network with either gets finite differences even where double backward runs without an error."""
+    nn = paddle.nn
+    kinds = {"max-pool has no second derivative in Paddle": (nn.MaxPool1D, nn.MaxPool2D, nn.MaxPool3D),
+             "conv's double grad in Paddle leaves out the filter-filter block": (nn.Conv1D, nn.Conv2D, nn.Conv3D)}
+    found = [why for why, types in kinds.items() if any(isinstance(m, types) for m in model.sublayers())]
+    return "; ".join(found) or None
+
+
+class HessianOperator:
+    """H·v of the mean loss of `model` over (images, labels), for flat float64 vectors v.
+
+    ``method``: "auto" (double backward when the network allows it, else finite differences),
+    "double_backward" or "finite_difference". ``count`` is the number of products so far."""
+
+    def __init__(self, model, images, labels, loss="cross_entropy", method="auto", chunk=CHUNK):
+        self.model = model
+        self.params = trainable(model)
+        self.shapes = [list(p.shape) for p in self.params]
+        self.sizes = [int(np.prod(s)) for s in self.shapes]
+        self.dim = sum(self.sizes)
+        self.w0 = get_flat(self.params)
+        self.images, self.labels = np.asarray(images, np.float32), np.asarray(labels).reshape(-1)
+        self.loss_fn, self.smooth_fn = build_loss(loss), smooth_loss(loss)
+        self.chunk = chunk
+        self.count, self.seconds = 0, 0.0
+        self.method, self.reason = self._choose(method)
+        self.epsilon = FD_STEP * max(float(np.linalg.norm(self.w0)), 1.0)  # ‖εv‖ for any v
+        model.eval()
+
+    def set_weights(self, flat):
+        set_flat(self.params, flat)
+
+    def _flat(self, tensors):
+        return np.concatenate([t.numpy().astype(np.float64).ravel() for t in tensors])
+
+    def _chunks(self):
+        n = len(self.labels)
+        for i in range(0, n, self.chunk):
+            x = paddle.to_tensor(self.images[i:i + self.chunk])
+            y = paddle.to_tensor(self.labels[i:i + self.chunk].astype(np.int64))
+            yield x, y, len(y) / n
+
+    # -- the mean loss and its gradient over the subset --
+    def loss_and_gradient(self):
+        """Loss and gradient at the current weights, summed over chunks in float64."""
+        loss, grad = 0.0, np.zeros(self.dim)
+        for x, y, share in self._chunks():
+            value = self.loss_fn(self.model(x), y.reshape([-1, 1])) * share
+            grad += self._flat(paddle.grad(value, self.params))
+            loss += float(value)
+        return loss, grad
+
+    # -- the two ways to H·v --
+    def _double_backward(self, v, images=None):
+        vs = [paddle.to_tensor(piece.reshape(s).astype(np.float32))
+              for piece, s in zip(np.split(v, np.cumsum(self.sizes)[:-1]), self.shapes)]
+        hv = np.zeros(self.dim)
+        for x, y, share in self._chunks() if images is None else [images]:
+            onehot = F.one_hot(y, num_classes=10).astype("float32")
+            value = self.smooth_fn(self.model(x), onehot) * share
+            grads = paddle.grad(value, self.params, create_graph=True)
+            g_dot_v = sum((g * u).sum() for g, u in zip(grads, vs))
+            hv += self._flat(paddle.grad(g_dot_v, self.params))
+        return hv
+
+    def _finite_difference(self, v):
+        eps = self.epsilon / max(float(np.linalg.norm(v)), 1e-300)
+        try:
+            self.set_weights(self.w0 + eps * v)
+            g_plus = self.loss_and_gradient()[1]
+            self.set_weights(self.w0 - eps * v)
+            g_minus = self.loss_and_gradient()[1]
+        finally:
+            self.set_weights(self.w0)
+        return (g_plus - g_minus) / (2 * eps)
+
+    def _choose(self, method):
+        """Double backward where Paddle can do it (tried once on two images), else finite differences."""
+        check_options(1, 1, 0, method)
+        if method != "auto":
+            return method, "asked for"
+        reason = no_double_backward(self.model)
+        if reason:
+            return "finite_difference", reason
+        try:
+            x = paddle.to_tensor(self.images[:2])
+            y = paddle.to_tensor(self.labels[:2].astype(np.int64))
+            self._double_backward(np.ones(self.dim), images=(x, y, 1.0))
+        except (RuntimeError, ValueError) as e:  # "The Op ... doesn't have any grad op"
+            return "finite_difference", f"no double backward: {str(e).splitlines()[0][:120]}"
+        return "double_backward", "exact (paddle.grad with create_graph=True)"
+
+    def __call__(self, v):
+        v = np.asarray(v, dtype=np.float64).ravel()
+        start = time.perf_counter()
+        hv = self._double_backward(v) if self.method == "double_backward" else self._finite_difference(v)
+        self.count += 1
+        self.seconds += time.perf_counter() - start
+        return hv
+
+    def as_linear_operator(self, shift=0.0, bar=None):
+        """(H − shift·I) as a scipy LinearOperator (a shift moves the stopping rule, see eigenvalues)."""
+        def matvec(v):
+            if bar is not None:
+                bar.update(1)
+            v = np.asarray(v, dtype=np.float64).ravel()
+            return self(v) - shift * v
+        return LinearOperator((self.dim, self.dim), matvec=matvec, dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Eigenvalues (Lanczos), trace (Hutchinson), verdict
+# ---------------------------------------------------------------------------------------------
+
+def extreme_eigenvalues(op, k, which, shift=0.0, seed=0, bar=None, ncv=None):
+    """k eigenvalues of H from one end ("LA": largest, "SA": smallest) by scipy's Lanczos (ARPACK),
+    each with its residual ‖Hv − λv‖ (one more product each).
+
+    ARPACK stops when each residual is below LANCZOS_TOL·|eigenvalue of the operator|: for the
+    smallest eigenvalues (often near 0) run on H − λmax·I, so the bar is LANCZOS_TOL·λmax instead."""
+    k = min(k, op.dim - 1)
+    before = op.count
+    v0 = np.random.default_rng(seed).standard_normal(op.dim)
+    try:
+        values, vectors = eigsh(op.as_linear_operator(shift, bar), k=k, which=which, tol=LANCZOS_TOL,
+                                v0=v0, ncv=min(op.dim, ncv) if ncv else None, maxiter=max(20, op.dim // 10))
+        converged = k
+    except ArpackNoConvergence as e:  # keep what did converge, and say so
+        values, vectors, converged = e.eigenvalues, e.eigenvectors, len(e.eigenvalues)
+    products = op.count - before
+    order = np.argsort(-values if which == "LA" else values)
+    values, vectors = values[order] + shift, vectors[:, order]
+    residuals = [float(np.linalg.norm(op(vectors[:, i]) - values[i] * vectors[:, i]))
+                 for i in range(len(values))]
+    if bar is not None:
+        bar.update(len(values))
+    return {"values": [float(v) for v in values], "residuals": residuals,
+            "lanczos_products": products, "converged": converged, "asked": k}
+
+
+def hutchinson_trace(op, probes, seed=0, bar=None):
+    """tr(H) ≈ mean of zᵀHz over Rademacher vectors z (E[zzᵀ] = I), with its standard error."""
+    if probes < 1:
+        return None, None
+    rng = np.random.default_rng([seed, 1])
+    samples = []
+    for _ in range(probes):
+        z = rng.choice([-1.0, 1.0], size=op.dim)
+        samples.append(float(z @ op(z)))
+        if bar is not None:
+            bar.update(1)
+    stderr = float(np.std(samples, ddof=1) / math.sqrt(probes)) if probes > 1 else None
+    return float(np.mean(samples)), stderr
+
+
+def verdict(lambda_min, lambda_max, tol=VERDICT_TOL):
+    """"minimum" when no eigenvalue is below −tol·λmax (smaller negative values are within the
+    accuracy of the estimate and the subset's noise), else "saddle"."""
+    return "minimum" if lambda_min >= -tol * abs(lambda_max) else "saddle"
+
+
+def at_critical_point(gradient_norm, lambda_max, weight_norm, tol=CRITICAL_TOL):
+    """True when a gradient-descent step at the sharpest stable scale, lr = 1/λmax, would move the
+    weights by at most tol·‖w‖ (step length ‖g‖/λmax). A network stopped after a few epochs often
+    fails this: its Hessian then describes a slope, and "minimum" means "curved upwards" only."""
+    return bool(gradient_norm <= tol * abs(lambda_max) * weight_norm)
+
+
+def check_options(top, bottom, probes, method):
+    for name, value, low in (("--top", top, 1), ("--bottom", bottom, 1), ("--probes", probes, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ConfigError(f"{name} must be a whole number >= {low}, not {value!r}")
+    if method not in METHODS:
+        raise ConfigError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
+
+
+def measure(model, images, labels, loss="cross_entropy", *, top=3, bottom=3, probes=50,
+            method="auto", seed=0, tol=VERDICT_TOL, progress=False):
+    """Curvature of `model`'s mean loss on (images, labels): eigenvalues at both ends, trace,
+    gradient norm and the verdicts, as a JSON-ready dict. Nothing is written."""
+    check_options(top, bottom, probes, method)
+    start = time.perf_counter()
+    op = HessianOperator(model, images, labels, loss, method)
+    loss_value, grad = op.loss_and_gradient()
+    bar = tqdm(desc="Hessian-vector products", unit="Hv", disable=not progress, leave=False)
+    try:
+        hi = extreme_eigenvalues(op, top, "LA", seed=seed, bar=bar)
+        # the smallest end is crowded (many eigenvalues near 0): a larger Krylov space (measured:
+        # 41 products with ncv 40 against 38-68 with the default 20) and no restarts to lose it
+        lo = extreme_eigenvalues(op, bottom, "SA", shift=hi["values"][0], seed=seed, bar=bar,
+                                 ncv=max(2 * bottom + 1, 40))
+        trace, trace_stderr = hutchinson_trace(op, probes, seed, bar=bar)
+    finally:
+        bar.close()
+    lam_max, lam_min = hi["values"][0], min(lo["values"][0], hi["values"][-1])
+    g_norm, w_norm = float(np.linalg.norm(grad)), float(np.linalg.norm(op.w0))
+    return {
+        "top_eigenvalues": hi["values"], "bottom_eigenvalues": lo["values"],
+        "residuals": {"top": hi["residuals"], "bottom": lo["residuals"]},
+        "lambda_max": lam_max, "lambda_min": lam_min,
+        "trace": trace, "trace_stderr": trace_stderr, "probes": probes,
+        "loss": loss_value, "gradient_norm": g_norm, "weight_norm": w_norm,
+        "at_critical_point": at_critical_point(g_norm, lam_max, w_norm),
+        "critical_rule": f"gradient_norm <= {CRITICAL_TOL:g} * |lambda_max| * weight_norm "
+                         "(a step at lr 1/lambda_max moves w by at most 0.1% of its norm)",
+        "verdict": verdict(lam_min, lam_max, tol), "verdict_tol": tol,
+        "verdict_rule": f"minimum when lambda_min >= -{tol:g} * lambda_max, else saddle",
+        "parameters": op.dim, "images": len(op.labels), "loss_function": loss,
+        "method": op.method, "method_reason": op.reason,
+        "epsilon": op.epsilon if op.method == "finite_difference" else None,
+        "epsilon_rule": f"||eps*v|| = {FD_STEP:g} * ||w||" if op.method == "finite_difference" else None,
+        "lanczos": {"tol": LANCZOS_TOL,
+                    "top": {k: hi[k] for k in ("lanczos_products", "converged", "asked")},
+                    "bottom": {**{k: lo[k] for k in ("lanczos_products", "converged", "asked")},
+                               "shift": hi["values"][0]}},
+        "hvp_count": op.count, "hvp_seconds": op.seconds / max(op.count, 1),
+        "seconds": time.perf_counter() - start, "seed": seed, "paddle": paddle.__version__,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# A run folder, a sweep folder
+# ---------------------------------------------------------------------------------------------
+
+def hessian(run_dir, *, weights="best", images=1000, top=3, bottom=3, probes=50, data=None,
+            method="auto", seed=0, formats=("png",), progress=True, write=True):
+    """Measure one run folder at its `weights` on its first `images` training images; writes
+    RUN_DIR/hessian.json (hessian-last.json, hessian-init.json) and the eigenvalue figure."""
+    from paddle_mnist.analysis.curvature import figure_eigenvalues
+    from paddle_mnist.analysis.style import save_figure
+    from paddle_mnist.files import write_json
+
+    measure_args = dict(top=top, bottom=bottom, probes=probes, method=method, seed=seed)
+    check_options(top, bottom, probes, method)  # bad options before loading anything
+    if write:
+        check_writable(run_dir)
+    run = load_run(run_dir, weights, data, images)
+    record = run.record
+    result = {"schema": SCHEMA, "run": record["name"], "weights": weights, "status": record.get("status"),
+              "config_id": record.get("config_id"),
+              "config": {k: record["config"].get(k) for k in ("model", "optimizer", "lr", "epochs", "seed", "loss")},
+              "subset_sha256": run.subset_sha256, "data_sha256": record["data"].get("sha256")}
+    result.update(measure(run.model, run.images, run.labels, record["config"]["loss"],
+                          progress=progress, **measure_args))
+    if write:
+        name = output_name("hessian", weights)
+        result["files"] = save_figure(figure_eigenvalues(result), run_dir, name, formats)
+        result["files"].append(os.path.join(run_dir, f"{name}.json"))
+        write_json(result["files"][-1], {k: v for k, v in result.items() if k != "files"})
+    return result
+
+
+def summary_line(result):
+    """One line: the eigenvalues, the verdict, and whether the verdict applies (critical point)."""
+    lam_max, lam_min = result["lambda_max"], result["lambda_min"]
+    parts = [f"{result.get('run', 'model')}: λmax {lam_max:.4g}, λmin {lam_min:.3g}",
+             f"{result['verdict']} (tol {result['verdict_tol']:g}·λmax)"]
+    if result["trace"] is not None:
+        parts.append(f"trace {result['trace']:.4g} ± {result['trace_stderr'] or 0:.2g}")
+    step = result["gradient_norm"] / max(abs(lam_max), 1e-300) / max(result["weight_norm"], 1e-300)
+    if result["at_critical_point"]:
+        parts.append(f"at a critical point (‖g‖ {result['gradient_norm']:.2g})")
+    else:
+        parts.append(f"NOT at a critical point: ‖g‖ {result['gradient_norm']:.2g}, a 1/λmax step moves w by "
+                     f"{step:.2%} of ‖w‖ (rule ≤ {CRITICAL_TOL:.1%}), so the Hessian describes a slope")
+    parts.append(f"{result['hvp_count']} Hessian-vector products ({result['method'].replace('_', ' ')}, "
+                 f"{result['hvp_seconds']:.2g} s each)")
+    return "; ".join(parts)
+
+
+def sweep_run_dirs(sweep_dir):
+    """The run folders of a sweep: from its manifest.json, else every record.json below it."""
+    manifest = os.path.join(sweep_dir, "manifest.json")
+    if os.path.isfile(manifest):
+        return [os.path.join(sweep_dir, r["dir"]) for r in read_json(manifest).get("runs", [])]
+    return sorted(os.path.dirname(p) for p in glob.glob(
+        os.path.join(glob.escape(sweep_dir), "**", RECORD_FILE), recursive=True))
+
+
+def _reusable(run_dir, record, settings, weights):
+    """A hessian JSON already in `run_dir` measured with the same settings on the same run."""
+    path = os.path.join(run_dir, output_name("hessian", weights) + ".json")
+    try:
+        old = read_json(path)
+    except (OSError, ValueError):
+        return None
+    same = all(old.get(k) == v for k, v in settings.items())
+    return old if same and old.get("config_id") == record.get("config_id") else None
+
+
+def hessian_sweep(sweep_dir, *, images=1000, top=3, bottom=3, probes=50, weights="best", data=None,
+                  method="auto", seed=0, formats=("png",), progress=True, reuse=True):
+    """Measure every finished run of a sweep on the same subset (a run measured before with the same
+    settings is reused); writes SWEEP_DIR/hessian.json (the table) and sharpness.png (λmax against
+    lr, one line per optimizer). Returns {"rows", "skipped", "by_name", "files"}."""
+    from paddle_mnist.analysis.curvature import figure_sharpness
+    from paddle_mnist.analysis.style import save_figure
+    from paddle_mnist.files import write_json
+
+    run_dirs = sweep_run_dirs(sweep_dir)
+    if not run_dirs:
+        raise DataError(f"{sweep_dir}: no runs (neither a run folder nor a sweep with run records)")
+    check_writable(sweep_dir)
+    settings = {"images": images, "top": top, "bottom": bottom, "probes": probes, "seed": seed,
+                "weights": weights, "schema": SCHEMA}
+    rows, skipped = [], []
+    for run_dir in tqdm(run_dirs, desc="hessian", unit="run", disable=not progress):
+        record = load_record(run_dir)
+        if record.get("status") not in ("completed", "stopped_early"):
+            skipped.append({"run": record["name"], "status": record.get("status")})
+            continue
+        result = (reuse and _reusable(run_dir, record, settings, weights)) or hessian(
+            run_dir, weights=weights, images=images, top=top, bottom=bottom, probes=probes, data=data,
+            method=method, seed=seed, formats=formats, progress=False)
+        rows.append({k: result.get(k) for k in SWEEP_COLUMNS} | result["config"])
+    if len({r["subset_sha256"] for r in rows}) > 1:
+        raise DataError(f"{sweep_dir}: its runs were trained on different data; measure them one by one")
+    table = {"schema": SCHEMA.replace("hessian/", "hessian_sweep/"), **settings, "rows": rows, "skipped": skipped}
+    files = save_figure(figure_sharpness(table), sweep_dir, "sharpness", formats)
+    files.append(os.path.join(sweep_dir, "hessian.json"))
+    write_json(files[-1], table)
+    return {"rows": rows, "skipped": skipped, "by_name": {r["run"]: r for r in rows}, "files": files}
