@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from paddle_mnist.training import train
 from paddle_mnist.tuning import (choose_lr, course_runs, expected_best, expected_best_curve, lr_ranges,
                                  sample_lrs)
 
+NOTEBOOK = Path(__file__).resolve().parents[1] / "tools" / "notebooks" / "tuning.ipynb"
 TUNE_ARGS = ["tune", "--optimizers", "sgd,adam", "--budget", "3", "--epochs", "1", "--final-seeds", "2",
              "--data", "synthetic", "--quiet"]
 
@@ -251,3 +253,25 @@ def test_sigkill_mid_tune_then_rerun_runs_nothing_twice(tmp_path):
         assert len(record["steps"]["loss"]) == record["steps_per_epoch"] * len(record["epochs"]) == 10
     result = json.loads((out / "tune.json").read_text())
     assert all(len(e["trials"]) == 3 and len(e["final"]) == 2 for e in result["optimizers"].values())
+
+
+def test_notebook_runs_headless_on_synthetic_digits(tmp_path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    (tmp_path / "work").mkdir()  # the notebook writes into ROOT/work/notebook/tune
+    for key, value in {"DATA": "synthetic", "EPOCHS": "1", "BUDGET": "3", "SEEDS": "2",
+                       "OPTIMIZERS": "sgd,adam"}.items():
+        monkeypatch.setenv(f"PADDLE_MNIST_NOTEBOOK_{key}", value)
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()  # raises CellExecutionError if any cell fails
+
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "data: synthetic" in text
+    assert text.count("matches brute force") == 3
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 2  # expected best, lr sensitivity
+    assert any("eval acc at tuned lr (2 seeds)" in o.get("data", {}).get("text/markdown", "") for o in outputs)
+    result = json.loads((tmp_path / "work" / "notebook" / "tune" / "tune.json").read_text())
+    assert [len(e["trials"]) for e in result["optimizers"].values()] == [3, 3]
