@@ -17,9 +17,8 @@ from typing import Optional
 from paddle_mnist.errors import ConfigError
 from paddle_mnist.loss import LOSSES
 from paddle_mnist.model import MODELS
-from paddle_mnist.optim import (SCHEDULES, build_schedule, check_optimizer, optimizer_keywords, parse_overrides,
-                                step_after_batch,
-                                step_after_epoch)
+from paddle_mnist.optim import check_optimizer, optimizer_keywords, parse_overrides
+from paddle_mnist.schedules import SCHEDULES, build_schedule, step_after_batch, step_after_epoch
 
 SEED_MAX = 2**32 - 1  # every seed both Paddle versions and numpy's generator accept
 

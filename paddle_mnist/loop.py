@@ -12,7 +12,7 @@ import numpy as np
 import paddle
 
 from paddle_mnist.data import batches, epoch_order
-from paddle_mnist.optim import step_after_batch
+from paddle_mnist.schedules import step_after_batch
 
 # Divergence rule (see README): a run has diverged when its loss is not finite, or when the mean of
 # its last DIVERGE_WINDOW losses is more than DIVERGE_FACTOR times its first loss. A single spike

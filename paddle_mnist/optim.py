@@ -1,4 +1,4 @@
-"""Optimizers and learning-rate schedules by name, so a run is chosen with a word and a number.
+"""Optimizers by name, so a run is chosen with a word and a number (schedules: schedules.py).
 
 Everything here is Paddle's own ``paddle.optimizer`` / ``paddle.optimizer.lr`` classes; this module
 only holds sensible defaults, checks options (a typo is a ConfigError listing what is valid), and
@@ -102,7 +102,7 @@ def optimizer_keywords(name):
     return [p for p in inspect.signature(cls).parameters if p not in _OWN_ARGS]
 
 
-def _check_value(what, key, value, default):
+def check_value(what, key, value, default):
     """Type-check one override against its default (values from the CLI arrive as Python literals)."""
     if isinstance(default, bool):
         if not isinstance(value, bool):
@@ -117,7 +117,7 @@ def _check_value(what, key, value, default):
     return value
 
 
-def _check_positive(option, value):
+def check_positive(option, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{option} must be a positive number, got {value!r}")
     return float(value)
@@ -147,7 +147,7 @@ def _param_groups(parameters, lr_groups, base_lr):
     if not base_lr or base_lr <= 0:
         raise ConfigError(f"lr_groups need a positive base learning rate, got {base_lr!r}")
     for prefix, lr in lr_groups.items():
-        _check_positive(f"learning rate of lr group {prefix!r}", lr)
+        check_positive(f"learning rate of lr group {prefix!r}", lr)
     groups = {}  # multiplier -> params, in model order
     used = set()
     for pname, param in parameters.named_parameters():
@@ -189,10 +189,10 @@ def build_optimizer(name, parameters, learning_rate, *, weight_decay=None, grad_
         if key not in allowed:
             raise ConfigError(f"optimizer {name!r} has no option {key!r}; valid: {', '.join(allowed)}")
         default = kwargs.get(key, signature[key].default)
-        kwargs[key] = _check_value(f"optimizer {name!r}", key, value, default)
+        kwargs[key] = check_value(f"optimizer {name!r}", key, value, default)
 
     if not isinstance(learning_rate, lr_sched.LRScheduler):
-        learning_rate = _check_positive("learning rate", learning_rate)
+        learning_rate = check_positive("learning rate", learning_rate)
     if weight_decay is not None:
         if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0:
             raise ConfigError(f"weight decay must be a number >= 0, got {weight_decay!r}")
@@ -201,7 +201,7 @@ def build_optimizer(name, parameters, learning_rate, *, weight_decay=None, grad_
         else:  # 0 means no regularizer at all, rather than an L2Decay(0.0) that costs an op per step
             kwargs["weight_decay"] = float(weight_decay) if weight_decay > 0 else None
     if grad_clip is not None and not isinstance(grad_clip, paddle.nn.clip.GradientClipBase):
-        grad_clip = paddle.nn.ClipGradByGlobalNorm(_check_positive("gradient clip norm", grad_clip))
+        grad_clip = paddle.nn.ClipGradByGlobalNorm(check_positive("gradient clip norm", grad_clip))
 
     # Paddle stores a group's lr multiplier and regularizer on the parameter itself, so we always
     # pass groups: a second optimizer on the same model then never inherits the first one's settings.
@@ -246,171 +246,6 @@ def list_optimizers():
          "typical_lr": s.typical_lr, "colour": s.colour, "available": s.available, "since": s.since}
         for name, s in OPTIMIZERS.items()
     ]
-
-
-# --------------------------------------------------------------------------------------------------
-# Learning-rate schedules
-# --------------------------------------------------------------------------------------------------
-
-SCHEDULES = ("constant", "step", "multistep", "exponential", "cosine", "onecycle", "plateau")
-
-# name -> (Paddle class, how it is stepped, defaults as the table shows them)
-SCHEDULE_INFO = {
-    "constant": ("LambdaDecay", "per batch", "lr throughout"),
-    "step": ("StepDecay", "per batch", "step_size=max(1, epochs//3) epochs, gamma=0.1"),
-    "multistep": ("MultiStepDecay", "per batch", "milestones=[50%, 75% of epochs] (in epochs), gamma=0.1"),
-    "exponential": ("ExponentialDecay", "per batch", "gamma=0.9 per epoch, spread over its batches"),
-    "cosine": ("CosineAnnealingDecay", "per batch", "eta_min=0, reached at the end of the run"),
-    "onecycle": ("OneCycleLR", "per batch", "max_learning_rate=lr, divide_factor=25, end_learning_rate=1e-4, "
-                 "phase_pct=0.3"),
-    "plateau": ("ReduceOnPlateau", "per epoch", "on valid loss: factor=0.5, patience=1, threshold=1e-4"),
-}
-
-
-
-def _steps(value, steps_per_epoch, key):
-    """An epoch-valued option in batches (at least 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError(f"schedule option {key} must be a positive number of epochs, got {value!r}")
-    return max(1, math.floor(value * steps_per_epoch + 0.5))
-
-
-def _schedule_defaults(name, learning_rate, epochs):
-    """Default options of each schedule (epoch-valued ones in epochs)."""
-    return {
-        "constant": {},
-        "step": {"step_size": max(1, epochs // 3), "gamma": 0.1},
-        "multistep": {"milestones": [epochs * 0.5, epochs * 0.75], "gamma": 0.1},
-        "exponential": {"gamma": 0.9},
-        "cosine": {"eta_min": 0.0},
-        "onecycle": {"max_learning_rate": learning_rate, "divide_factor": 25.0, "end_learning_rate": 1e-4,
-                     "phase_pct": 0.3, "anneal_strategy": "cos", "three_phase": False},
-        "plateau": {"factor": 0.5, "patience": 1, "threshold": 1e-4, "threshold_mode": "rel",
-                    "cooldown": 0, "min_lr": 0.0},
-    }[name]
-
-
-def _one_flat(lr):
-    """LambdaDecay's factor for the constant schedule (a named function, so it can be pickled)."""
-    return 1.0
-
-
-class _WarmupThenPlateau(lr_sched.LinearWarmup):
-    """LinearWarmup in front of ReduceOnPlateau.
-
-    Paddle's LinearWarmup steps the schedule behind it with the step count, which ReduceOnPlateau
-    would take for a loss. Here the warmup is stepped per batch and the plateau only by
-    step_after_epoch; after the warmup the lr is the plateau's.
-    """
-
-    def get_lr(self):
-        if self.last_epoch < self.warmup_steps:
-            return super().get_lr()
-        return self.learning_rate.last_lr
-
-
-def build_schedule(name, learning_rate, *, epochs, steps_per_epoch, warmup_steps=0, **kwargs):
-    """A paddle.optimizer.lr scheduler by name; constant is one too, so the trainer is uniform.
-
-    How each schedule is stepped (the trainer records the lr of every batch, so that is what you see):
-
-        schedule     Paddle class           stepped    epoch-valued options
-        constant     LambdaDecay(1.0)       per batch  -
-        step         StepDecay              per batch  step_size (epochs -> batches)
-        multistep    MultiStepDecay         per batch  milestones (epochs -> batches)
-        exponential  ExponentialDecay       per batch  gamma per epoch -> gamma**(1/steps_per_epoch) per batch
-        cosine       CosineAnnealingDecay   per batch  T_max = the whole run (minus the warmup)
-        onecycle     OneCycleLR             per batch  total_steps = the whole run (minus the warmup)
-        plateau      ReduceOnPlateau        per epoch  needs the epoch's valid loss
-
-    Everything but plateau is stepped per batch, with epoch-valued options converted to batches
-    (rounded to the nearest batch): step and multistep change the lr at epoch boundaries when given
-    whole epochs (the multistep default, 50% and 75% of the run, may fall inside an epoch);
-    exponential decays smoothly but is exactly lr * gamma**e at the start of epoch e.
-
-    Warmup (`warmup_steps` batches, Paddle's LinearWarmup) goes in front of any schedule: the lr rises
-    linearly from warmup_start_lr (0) to the schedule's first lr, and the schedule's clock starts when
-    the warmup ends (that is how LinearWarmup works). So cosine and onecycle are fitted into the
-    steps left after the warmup and still end with the run, while step/multistep/exponential happen
-    warmup_steps batches later than their epoch boundaries. Plateau behind a warmup judges the valid
-    loss only of epochs that end after the warmup.
-
-    kwargs override the schedule's defaults (from `--schedule-arg key=value`); `warmup_start_lr`
-    sets where a warmup starts (0). The scheduler gets attributes `schedule_name`, `per_epoch` and
-    `reference_lr` (= learning_rate, for lr_groups).
-    """
-    if name not in SCHEDULES:
-        raise ConfigError(f"unknown schedule {name!r}; choose one of: {', '.join(SCHEDULES)}")
-    learning_rate = _check_positive("learning rate", learning_rate)
-    for key, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{key} must be a positive integer, got {value!r}")
-    total = epochs * steps_per_epoch
-    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-        raise ConfigError(f"warmup steps must be an integer >= 0, got {warmup_steps!r}")
-    if warmup_steps >= total:
-        raise ConfigError(f"warmup steps ({warmup_steps}) must be fewer than the run's {total} steps")
-    warmup_start_lr = kwargs.pop("warmup_start_lr", 0.0)
-
-    options = _schedule_defaults(name, learning_rate, epochs)
-    for key, value in kwargs.items():
-        if key not in options:
-            valid = ", ".join(list(options) + ["warmup_start_lr"])
-            raise ConfigError(f"schedule {name!r} has no option {key!r}; valid: {valid}")
-        options[key] = _check_value(f"schedule {name!r}", key, value, options[key])
-    o = options
-    after_warmup = total - warmup_steps
-    try:
-        if name == "constant":
-            sched = lr_sched.LambdaDecay(learning_rate, _one_flat)
-        elif name == "step":
-            sched = lr_sched.StepDecay(learning_rate, _steps(o["step_size"], steps_per_epoch, "step_size"),
-                                       gamma=o["gamma"])
-        elif name == "multistep":
-            if not isinstance(o["milestones"], (list, tuple)) or not o["milestones"]:
-                raise ConfigError(f"schedule option milestones must be a list of epochs, got {o['milestones']!r}")
-            steps = sorted({_steps(m, steps_per_epoch, "milestones") for m in o["milestones"]})
-            sched = lr_sched.MultiStepDecay(learning_rate, steps, gamma=o["gamma"])
-        elif name == "exponential":
-            gamma = _check_positive("schedule option gamma", o["gamma"])
-            sched = lr_sched.ExponentialDecay(learning_rate, gamma ** (1.0 / steps_per_epoch))
-        elif name == "cosine":
-            sched = lr_sched.CosineAnnealingDecay(learning_rate, T_max=after_warmup, eta_min=o["eta_min"])
-        elif name == "onecycle":
-            sched = lr_sched.OneCycleLR(total_steps=after_warmup, **o)
-        else:  # plateau: Paddle's defaults are mode="min" (a loss), epsilon=1e-8
-            sched = lr_sched.ReduceOnPlateau(learning_rate, **o)
-        if warmup_steps > 0:
-            warmup = _WarmupThenPlateau if name == "plateau" else lr_sched.LinearWarmup
-            sched = warmup(sched, warmup_steps, start_lr=float(warmup_start_lr), end_lr=sched.last_lr)
-    except (TypeError, ValueError, AssertionError) as e:
-        raise ConfigError(f"schedule {name!r}: {e}") from None
-    sched.schedule_name = name
-    sched.per_epoch = name == "plateau"
-    sched.reference_lr = learning_rate
-    return sched
-
-
-def step_after_batch(scheduler):
-    """Call after every optimizer step: advances per-batch schedules (and any warmup)."""
-    if not scheduler.per_epoch or isinstance(scheduler, lr_sched.LinearWarmup):
-        scheduler.step()
-
-
-def step_after_epoch(scheduler, valid_loss):
-    """Call after each epoch's validation: feeds the valid loss to plateau (others: nothing to do).
-
-    valid_loss None (no validation) leaves the lr alone.
-    """
-    if not scheduler.per_epoch or valid_loss is None:
-        return
-    if isinstance(scheduler, lr_sched.LinearWarmup):
-        if scheduler.last_epoch < scheduler.warmup_steps:
-            return  # still warming up: this epoch's loss says nothing about the plateau's lr
-        scheduler.learning_rate.step(float(valid_loss))
-        scheduler.last_lr = scheduler.learning_rate.last_lr
-    else:
-        scheduler.step(float(valid_loss))
 
 
 # `paddle-mnist optimizers` (the table of everything above) lives in paddle_mnist/cli/optimizers.py.

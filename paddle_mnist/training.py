@@ -26,7 +26,8 @@ from paddle_mnist.files import ensure_writable_dir
 from paddle_mnist.loop import device_batches, evaluate, host_batches, is_diverged, train_epoch
 from paddle_mnist.loss import build_loss
 from paddle_mnist.model import build_model
-from paddle_mnist.optim import build_optimizer, build_schedule, step_after_epoch
+from paddle_mnist.optim import build_optimizer
+from paddle_mnist.schedules import build_schedule, step_after_epoch
 from paddle_mnist.record import best_epoch, finite_or_none, load_record, new_record, save_record, set_timing
 from paddle_mnist.tracking import open_trackers
 

@@ -23,7 +23,8 @@ from paddle_mnist.checkpoints import BEST_OPT, BEST_PARAMS, BEST_SAFETENSORS, LA
 from paddle_mnist.errors import DataError
 from paddle_mnist.inference import export, predict
 from paddle_mnist.model import build_model
-from paddle_mnist.optim import OPTIMIZERS, build_optimizer, build_schedule, step_after_batch, step_after_epoch
+from paddle_mnist.optim import OPTIMIZERS, build_optimizer
+from paddle_mnist.schedules import build_schedule, step_after_batch, step_after_epoch
 
 
 # the run the module's fixture trains; `train --resume` must be given the same flags

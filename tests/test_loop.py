@@ -70,7 +70,8 @@ def test_device_batches_are_the_host_batches(small):
 def test_an_epoch_from_device_batches_gives_the_same_losses(small):
     from paddle_mnist.loss import build_loss
     from paddle_mnist.model import build_model
-    from paddle_mnist.optim import build_optimizer, build_schedule
+    from paddle_mnist.optim import build_optimizer
+    from paddle_mnist.schedules import build_schedule
 
     def one_epoch(batch_iter):
         with paddle.utils.unique_name.guard():

@@ -11,7 +11,7 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_mnist import optim
+from paddle_mnist import optim, schedules
 from paddle_mnist.errors import ConfigError
 from paddle_mnist.model import MNIST
 
@@ -290,19 +290,19 @@ def test_unmatched_parameters_keep_the_base_lr_and_longest_prefix_wins():
 
 def test_lr_groups_follow_a_schedule():
     model = make_model()
-    sched = optim.build_schedule("step", 0.1, epochs=2, steps_per_epoch=1, gamma=0.5)
+    sched = schedules.build_schedule("step", 0.1, epochs=2, steps_per_epoch=1, gamma=0.5)
     opt = optim.build_optimizer("sgd", model, sched, lr_groups={"fc": 0.01})
     assert_group_steps(*train_step(model, opt), {"conv1": 0.1, "conv2": 0.1, "fc": 0.01})
-    optim.step_after_batch(sched)
+    schedules.step_after_batch(sched)
     assert_group_steps(*train_step(model, opt, seed=1), {"conv1": 0.05, "conv2": 0.05, "fc": 0.005})
 
 
 def test_lr_groups_behind_a_warmup_use_the_users_lr():
     model = make_model()
-    sched = optim.build_schedule("constant", 0.1, epochs=1, steps_per_epoch=4, warmup_steps=2)
+    sched = schedules.build_schedule("constant", 0.1, epochs=1, steps_per_epoch=4, warmup_steps=2)
     opt = optim.build_optimizer("sgd", model, sched, lr_groups={"fc": 0.01})
     for _ in range(2):
-        optim.step_after_batch(sched)
+        schedules.step_after_batch(sched)
     assert_group_steps(*train_step(model, opt), {"conv1": 0.1, "conv2": 0.1, "fc": 0.01})
 
 
@@ -336,8 +336,8 @@ def lr_sequence(sched, epochs, steps_per_epoch, valid_losses=None):
     for epoch in range(epochs):
         for _ in range(steps_per_epoch):
             seq.append(sched())
-            optim.step_after_batch(sched)
-        optim.step_after_epoch(sched, valid_losses[epoch] if valid_losses else 1.0)
+            schedules.step_after_batch(sched)
+        schedules.step_after_epoch(sched, valid_losses[epoch] if valid_losses else 1.0)
     return seq
 
 
@@ -365,32 +365,32 @@ def onecycle(t, total, top, divide=25.0, end=1e-4, pct=0.3):
     ("plateau", {}, [0.1] * 6),
 ])
 def test_schedule_lr_sequence(name, kwargs, expected):
-    sched = optim.build_schedule(name, 0.1, epochs=3, steps_per_epoch=2, **kwargs)
+    sched = schedules.build_schedule(name, 0.1, epochs=3, steps_per_epoch=2, **kwargs)
     assert sched.schedule_name == name and sched.per_epoch == (name == "plateau")
     np.testing.assert_allclose(lr_sequence(sched, 3, 2), expected, rtol=1e-9, atol=1e-12)
 
 
 def test_exponential_is_gamma_per_epoch_at_epoch_starts():
-    seq = lr_sequence(optim.build_schedule("exponential", 0.1, epochs=4, steps_per_epoch=5, gamma=0.5), 4, 5)
+    seq = lr_sequence(schedules.build_schedule("exponential", 0.1, epochs=4, steps_per_epoch=5, gamma=0.5), 4, 5)
     np.testing.assert_allclose(seq[::5], [0.1, 0.05, 0.025, 0.0125], rtol=1e-9)
 
 
 def test_default_step_size_is_a_third_of_the_epochs():
-    seq = lr_sequence(optim.build_schedule("step", 1.0, epochs=7, steps_per_epoch=1), 7, 1)
+    seq = lr_sequence(schedules.build_schedule("step", 1.0, epochs=7, steps_per_epoch=1), 7, 1)
     np.testing.assert_allclose(seq, [1, 1, 0.1, 0.1, 0.01, 0.01, 0.001], rtol=1e-9)
 
 
 def test_plateau_halves_the_lr_after_two_bad_epochs():
-    sched = optim.build_schedule("plateau", 0.1, epochs=6, steps_per_epoch=2)
+    sched = schedules.build_schedule("plateau", 0.1, epochs=6, steps_per_epoch=2)
     seq = lr_sequence(sched, 6, 2, valid_losses=[1.0, 1.0, 1.0, 0.5, 0.5, 0.5])
     np.testing.assert_allclose(seq, [0.1] * 6 + [0.05] * 6)
     assert sched() == pytest.approx(0.025)
 
 
 def test_plateau_without_a_valid_loss_keeps_the_lr():
-    sched = optim.build_schedule("plateau", 0.1, epochs=4, steps_per_epoch=1, patience=0)
+    sched = schedules.build_schedule("plateau", 0.1, epochs=4, steps_per_epoch=1, patience=0)
     for _ in range(4):
-        optim.step_after_epoch(sched, None)
+        schedules.step_after_epoch(sched, None)
     assert sched() == 0.1
 
 
@@ -402,19 +402,19 @@ def test_plateau_without_a_valid_loss_keeps_the_lr():
     ("onecycle", [0.0, 0.002] + [onecycle(k, 4, 0.1) for k in range(4)]),
 ])
 def test_warmup_in_front(name, expected):
-    sched = optim.build_schedule(name, 0.1, epochs=3, steps_per_epoch=2, warmup_steps=2)
+    sched = schedules.build_schedule(name, 0.1, epochs=3, steps_per_epoch=2, warmup_steps=2)
     assert isinstance(sched, paddle.optimizer.lr.LinearWarmup)
     np.testing.assert_allclose(lr_sequence(sched, 3, 2), expected, rtol=1e-9, atol=1e-12)
 
 
 def test_warmup_start_lr():
-    sched = optim.build_schedule("constant", 0.1, epochs=1, steps_per_epoch=5, warmup_steps=4,
+    sched = schedules.build_schedule("constant", 0.1, epochs=1, steps_per_epoch=5, warmup_steps=4,
                                  warmup_start_lr=0.02)
     np.testing.assert_allclose(lr_sequence(sched, 1, 5), [0.02, 0.04, 0.06, 0.08, 0.1])
 
 
 def test_warmup_in_front_of_plateau():
-    sched = optim.build_schedule("plateau", 0.1, epochs=5, steps_per_epoch=2, warmup_steps=3, patience=0)
+    sched = schedules.build_schedule("plateau", 0.1, epochs=5, steps_per_epoch=2, warmup_steps=3, patience=0)
     # epoch 1 ends inside the warmup: its loss is not judged; afterwards every bad epoch halves the lr
     seq = lr_sequence(sched, 5, 2, valid_losses=[9.0, 1.0, 1.0, 0.5, 0.5])
     np.testing.assert_allclose(seq, [0.0, 0.1 / 3, 0.2 / 3, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05], rtol=1e-9)
@@ -423,13 +423,13 @@ def test_warmup_in_front_of_plateau():
 
 def test_unknown_schedule_lists_names():
     with pytest.raises(ConfigError) as e:
-        optim.build_schedule("cosin", 0.1, epochs=1, steps_per_epoch=1)
-    assert all(name in str(e.value) for name in optim.SCHEDULES)
+        schedules.build_schedule("cosin", 0.1, epochs=1, steps_per_epoch=1)
+    assert all(name in str(e.value) for name in schedules.SCHEDULES)
 
 
 def test_unknown_schedule_option_lists_valid_ones():
     with pytest.raises(ConfigError) as e:
-        optim.build_schedule("step", 0.1, epochs=3, steps_per_epoch=2, T_max=3)
+        schedules.build_schedule("step", 0.1, epochs=3, steps_per_epoch=2, T_max=3)
     assert "'T_max'" in str(e.value) and "step_size, gamma, warmup_start_lr" in str(e.value)
 
 
@@ -446,7 +446,7 @@ def test_unknown_schedule_option_lists_valid_ones():
 ])
 def test_bad_schedule_values_are_config_errors(name, kwargs, match):
     with pytest.raises(ConfigError, match=match):
-        optim.build_schedule(name, 0.1, epochs=3, steps_per_epoch=2, warmup_steps=1, **kwargs)
+        schedules.build_schedule(name, 0.1, epochs=3, steps_per_epoch=2, warmup_steps=1, **kwargs)
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -457,16 +457,16 @@ def test_bad_schedule_values_are_config_errors(name, kwargs, match):
 ])
 def test_bad_run_lengths_are_config_errors(kwargs, match):
     with pytest.raises(ConfigError, match=match):
-        optim.build_schedule("cosine", 0.1, **kwargs)
+        schedules.build_schedule("cosine", 0.1, **kwargs)
 
 
-@pytest.mark.parametrize("name, warmup", [(n, 0) for n in optim.SCHEDULES] + [(n, 3) for n in optim.SCHEDULES])
+@pytest.mark.parametrize("name, warmup", [(n, 0) for n in schedules.SCHEDULES] + [(n, 3) for n in schedules.SCHEDULES])
 def test_resumed_schedule_equals_uninterrupted(name, warmup):
     epochs, spe = 4, 3
     losses = [1.0, 1.0, 1.0, 0.9]
 
     def build():
-        return optim.build_schedule(name, 0.1, epochs=epochs, steps_per_epoch=spe, warmup_steps=warmup)
+        return schedules.build_schedule(name, 0.1, epochs=epochs, steps_per_epoch=spe, warmup_steps=warmup)
 
     full = lr_sequence(build(), epochs, spe, losses)
     first = build()
@@ -483,7 +483,7 @@ def test_resumed_schedule_equals_uninterrupted(name, warmup):
 def test_schedule_state_survives_optimizer_checkpoint(tmp_path):
     def build():
         model = make_model()
-        sched = optim.build_schedule("plateau", 0.1, epochs=6, steps_per_epoch=2, warmup_steps=1, patience=0)
+        sched = schedules.build_schedule("plateau", 0.1, epochs=6, steps_per_epoch=2, warmup_steps=1, patience=0)
         return sched, optim.build_optimizer("momentum", model, sched)
 
     sched, opt = build()
@@ -507,5 +507,5 @@ def test_cli_optimizers_lists_everything(tmp_path):
     for name, spec in optim.OPTIMIZERS.items():
         assert any(line.split()[:2] == [name, f"paddle.optimizer.{spec.class_name}"] for line in lines), name
     assert "momentum=0.9, use_nesterov=True" in proc.stdout
-    for name in optim.SCHEDULES + ("ReduceOnPlateau", "per epoch", "cross_entropy", "nll", "mse"):
+    for name in schedules.SCHEDULES + ("ReduceOnPlateau", "per epoch", "cross_entropy", "nll", "mse"):
         assert name in proc.stdout

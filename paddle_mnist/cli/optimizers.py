@@ -7,7 +7,8 @@ with the Paddle version that has it.
 
 from paddle_mnist.cli.common import EXIT_OK
 from paddle_mnist.loss import LOSS_INFO
-from paddle_mnist.optim import SCHEDULE_INFO, list_optimizers
+from paddle_mnist.optim import list_optimizers
+from paddle_mnist.schedules import SCHEDULE_SPECS
 
 
 def _format_defaults(defaults):
@@ -32,7 +33,8 @@ def optimizers_table():
               "", "Schedules (--schedule NAME, --schedule-arg key=value); a linear warmup",
               "(paddle.optimizer.lr.LinearWarmup, per batch) can go in front of any of them:", ""]
     rows = [("name", "Paddle class", "stepped", "defaults")]
-    rows += [(n, f"paddle.optimizer.lr.{c}", g, d) for n, (c, g, d) in SCHEDULE_INFO.items()]
+    rows += [(n, f"paddle.optimizer.lr.{s.class_name}", "per epoch" if s.per_epoch else "per batch", s.defaults_text)
+             for n, s in SCHEDULE_SPECS.items()]
     lines += _columns(rows)
     lines += ["", "Losses (--loss NAME):", ""]
     width = max(len(n) for n in LOSS_INFO)
