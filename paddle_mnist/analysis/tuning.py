@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator
 
 from paddle_mnist.analysis.sensitivity import figure_lr_sensitivity
 from paddle_mnist.analysis.style import new_figure, optimizer_colours, parse_formats, save_figure, write_text
@@ -97,7 +97,7 @@ def figure_expected_best(result, show=False):
         label = f"{name} (chosen lr {entry['chosen_lr']:g}; {_diverged(entry)}/{len(ks)} diverged)"
         ax.plot(ks, mean, color=colours[name], marker="o", markersize=4, linewidth=2, label=label)
         ax.fill_between(ks, np.clip(mean - std, 0, 100), np.clip(mean + std, 0, 100),
-                        color=colours[name], alpha=0.13, linewidth=0)
+                        color=colours[name], alpha=0.1, linewidth=0)
     ax.set_xlabel("Tuning budget k (runs per optimizer, lrs drawn at random)")
     ax.set_ylabel("Expected best validation accuracy (%)")
     ax.set_title("Expected best after k trials (band: ±1 std over which k you draw)", fontsize=11)
@@ -138,11 +138,12 @@ def _final_panel(ax, result, colours):
 
 def figure_tune_sensitivity(result, records, show=False):
     """The project's lr-sensitivity figure for all trials, each optimizer's chosen lr starred."""
-    from paddle_mnist.analysis import figure_lr_sensitivity, prepare_runs as _prepare
-
-    fig = figure_lr_sensitivity(_prepare(records), show)
+    fig = figure_lr_sensitivity(records, show)
     colours = optimizer_colours(result["optimizers"])
     ax = fig.axes[0]  # the accuracy panel
+    for panel in fig.axes[:2]:  # random lrs crowd each other as tick labels: decades instead
+        panel.xaxis.set_major_locator(LogLocator())
+        panel.xaxis.set_major_formatter(LogFormatterSciNotation())
     for name, entry in result["optimizers"].items():
         chosen = next(t for t in entry["trials"] if t["lr"] == entry["chosen_lr"])
         if chosen["status"] != "diverged":
