@@ -38,6 +38,7 @@ from paddle_mnist.record import RECORD_FILE, load_record
 from paddle_mnist.slices import check_writable, get_flat, load_run, output_name, set_flat, trainable
 
 SCHEMA = "paddle_mnist.hessian/1"
+SWEEP_SCHEMA = "paddle_mnist.hessian_sweep/1"
 METHODS = ("auto", "double_backward", "finite_difference")
 CHUNK = 250             # images per forward pass (the subset's gradient is summed over chunks)
 FD_STEP = 3e-3          # finite differences: ‖εv‖ = FD_STEP·‖w‖ (mlp: 1e-4 from the exact product)
@@ -327,7 +328,7 @@ def hessian(run_dir, *, weights="best", images=1000, top=3, bottom=3, probes=50,
     run = load_run(run_dir, weights, data, images)
     record = run.record
     result = {"schema": SCHEMA, "run": record["name"], "weights": weights, "status": record.get("status"),
-              "config_id": record.get("config_id"),
+              "config_id": record.get("config_id"), "settings": dict(images=images, **measure_args),
               "config": {k: record["config"].get(k) for k in ("model", "optimizer", "lr", "epochs", "seed", "loss")},
               "subset_sha256": run.subset_sha256, "data_sha256": record["data"].get("sha256")}
     result.update(measure(run.model, run.images, run.labels, record["config"]["loss"],
@@ -374,7 +375,7 @@ def _reusable(run_dir, record, settings, weights):
         old = read_json(path)
     except (OSError, ValueError):
         return None
-    same = all(old.get(k) == v for k, v in settings.items())
+    same = old.get("schema") == SCHEMA and old.get("settings") == settings
     return old if same and old.get("config_id") == record.get("config_id") else None
 
 
@@ -391,8 +392,7 @@ def hessian_sweep(sweep_dir, *, images=1000, top=3, bottom=3, probes=50, weights
     if not run_dirs:
         raise DataError(f"{sweep_dir}: no runs (neither a run folder nor a sweep with run records)")
     check_writable(sweep_dir)
-    settings = {"images": images, "top": top, "bottom": bottom, "probes": probes, "seed": seed,
-                "weights": weights, "schema": SCHEMA}
+    settings = dict(images=images, top=top, bottom=bottom, probes=probes, method=method, seed=seed)
     rows, skipped = [], []
     for run_dir in tqdm(run_dirs, desc="hessian", unit="run", disable=not progress):
         record = load_record(run_dir)
@@ -405,7 +405,7 @@ def hessian_sweep(sweep_dir, *, images=1000, top=3, bottom=3, probes=50, weights
         rows.append({k: result.get(k) for k in SWEEP_COLUMNS} | result["config"])
     if len({r["subset_sha256"] for r in rows}) > 1:
         raise DataError(f"{sweep_dir}: its runs were trained on different data; measure them one by one")
-    table = {"schema": SCHEMA.replace("hessian/", "hessian_sweep/"), **settings, "rows": rows, "skipped": skipped}
+    table = {"schema": SWEEP_SCHEMA, "weights": weights, **settings, "rows": rows, "skipped": skipped}
     files = save_figure(figure_sharpness(table), sweep_dir, "sharpness", formats)
     files.append(os.path.join(sweep_dir, "hessian.json"))
     write_json(files[-1], table)

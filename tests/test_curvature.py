@@ -13,6 +13,7 @@ from paddle import nn
 from paddle_mnist import curvature
 from paddle_mnist.checkpoints import BEST_PARAMS, load_state, save_state
 from paddle_mnist.cli import main
+from paddle_mnist.comparison import compare
 from paddle_mnist.data import build_synthetic_json, load_dataset
 from paddle_mnist.loss import build_loss
 from paddle_mnist.model import build_model
@@ -183,26 +184,32 @@ def test_init_weights_are_the_runs_and_get_their_own_file(runs, tmp_path):
 
 # ---- a sweep ----
 
-def test_sweep_measures_every_finished_run_and_draws_sharpness(runs, tmp_path, capsys):
+def test_sweep_measures_every_finished_run_and_draws_sharpness(tmp_path, capsys):
     sweep = tmp_path / "sweep"
-    for name in ("linear", "mlp"):
-        copy_run(runs[name], sweep / "runs" / name)
-    diverged = copy_run(runs["linear"], sweep / "runs" / "diverged")
-    with open(os.path.join(diverged, "record.json")) as f:
+    compare(["sgd", "adam"], [0.01, 0.1], epochs=1, jobs=1, out=str(sweep), data="synthetic", plot=False,
+            progress=False, model="linear")
+    diverged = sweep / "runs" / "sgd-lr0.1" / "record.json"
+    with open(diverged) as f:
         record = json.load(f)
-    record.update(name="diverged", status="diverged", divergence={"step": 3, "reason": "loss is not finite"})
-    with open(os.path.join(diverged, "record.json"), "w") as f:
+    record.update(status="diverged", divergence={"step": 3, "reason": "loss is not finite"})
+    with open(diverged, "w") as f:
         json.dump(record, f)
     result = curvature.hessian_sweep(str(sweep), images=100, top=1, bottom=1, probes=4, progress=False)
-    assert sorted(result["by_name"]) == ["linear", "mlp"]
-    assert result["skipped"] == [{"run": "diverged", "status": "diverged"}]
+    assert sorted(result["by_name"]) == ["adam-lr0.01", "adam-lr0.1", "sgd-lr0.01"]
+    assert result["skipped"] == [{"run": "sgd-lr0.1", "status": "diverged"}]
     assert len({r["subset_sha256"] for r in result["rows"]}) == 1
+    assert all(r["lambda_max"] > 0 and r["verdict"] == "minimum" for r in result["rows"])
     assert os.path.getsize(sweep / "sharpness.png") > 10_000
-    # the CLI on the same folder reuses the measurements and prints the table
+    with open(sweep / "hessian.json") as f:
+        assert json.load(f)["rows"] == json.loads(json.dumps(result["rows"]))
+    # the CLI on the same folder reuses the measurements (same settings) and prints the table
+    before = os.path.getmtime(sweep / "runs" / "adam-lr0.1" / "hessian.json")
     assert main(["hessian", str(sweep), "--images", "100", "--top", "1", "--bottom", "1", "--probes", "4",
                  "--quiet"]) == 0
     table = capsys.readouterr().out
-    assert "linear" in table and "skipped: diverged" in table and "sharpness.png" in table
+    assert "adam-lr0.1" in table and "sgd-lr0.1" in table and "skipped: diverged" in table
+    assert "sharpness.png" in table
+    assert os.path.getmtime(sweep / "runs" / "adam-lr0.1" / "hessian.json") == before
 
 
 # ---- bad input: one line, exit 1, nothing written ----

@@ -134,3 +134,22 @@ def test_a_folder_without_a_record_is_one_line(tmp_path, capsys):
 
 def test_parse_range_includes_both_ends():
     assert parse_range("-1:1:41")[[0, 20, 40]].tolist() == [-1.0, 0.0, 1.0]
+
+
+def test_curvature_notebook_runs_headless_and_shows_its_figures(tmp_path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    notebook = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools", "notebooks", "curvature.ipynb")
+    (tmp_path / "work").mkdir()  # the notebook writes into ROOT/work/notebook-curvature
+    for name, value in (("DATA", "synthetic"), ("EPOCHS", "1"), ("IMAGES", "64"), ("PROBES", "4")):
+        monkeypatch.setenv(f"PADDLE_MNIST_NOTEBOOK_{name}", value)
+    nb = nbformat.read(notebook, as_version=4)
+    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "data: synthetic" in text and text.count("completed") == 2
+    assert text.count("λmax") >= 2 and "finite difference" in text
+    assert len([o for o in outputs if "image/png" in o.get("data", {})]) >= 5
+    for name in ("hessian.json", "landscape-random.json", "landscape-interpolate.json"):
+        assert (tmp_path / "work" / "notebook-curvature" / "sgd" / name).exists()

@@ -64,12 +64,15 @@ def figure_sharpness(table, show=False):
             face = colours[name] if r["at_critical_point"] else "white"
             ax.plot(r["lr"], r["lambda_max"], "X" if r["verdict"] == "saddle" else "o", color=colours[name],
                     markerfacecolor=face, markersize=8)
+    if rows:  # plain gradient descent is stable only while λmax < 2/lr (Cohen et al. 2021)
+        lrs = np.geomspace(min(r["lr"] for r in rows), max(r["lr"] for r in rows), 50)
+        ax.plot(lrs, 2 / lrs, ":", color="0.5", label="2/lr: gradient descent's stability limit")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("learning rate")
     ax.set_ylabel("λmax of the Hessian (sharpness)")
-    ax.set_title(f"Sharpness at the end of training ({t['images']} training images; "
-                 "hollow: not at a critical point, X: saddle)", fontsize=9)
+    ax.set_title(f"Sharpness at the end of training, on {t['images']} training images\n"
+                 "hollow: not at a critical point; X: saddle", fontsize=9)
     if optimizers:
         ax.legend(fontsize=8)
     return fig
