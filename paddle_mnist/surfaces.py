@@ -32,7 +32,7 @@ SCHEMA = "paddle_mnist.paths/1"
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "adagrad", "adam")  # the course's four
 LR_GRID = [float(v) for v in np.logspace(-4, 1, 20)]  # 1e-4 ... 10, 20 values: every optimizer's budget
 REACHED = 1e-3     # "reached the minimum": f - f* below this
-STATIONARY = 1e-3  # |grad f| above this (or above the noise) at an end point: still moving
+STATIONARY = 1e-3  # an end point farther than this from a critical point is still moving
 FLAT = 1e-6        # an eigenvalue within FLAT x the largest one (or 1) counts as zero
 
 
@@ -97,8 +97,9 @@ SURFACES = {
                           lesson="a curved, flat-bottomed valley: finding it is easy, following it is slow"),
     "beale": Surface("beale", r"$f = (1.5-x+xy)^2 + (2.25-x+xy^2)^2 + (2.625-x+xy^3)^2$", _beale,
                      (2.0, 2.5), (-4.5, 4.5, -4.5, 4.5), ((3.0, 0.5),), 0.0, steps=200,
-                     lesson="a steep wall above a curved valley, and a flat plain along x = 0 (f = 14.2): "
-                            "momentum gathered on the wall carries the path across the valley onto the plain"),
+                     lesson="a steep wall above a curved valley, and a plateau near x = 0 (f = 14.2 on the "
+                            "line x = 0 itself): momentum gathered on the wall carries the path across the "
+                            "valley onto the plateau, where the gradient is too weak to bring it back"),
     "rastrigin": Surface("rastrigin", r"$f = 20 + x^2 - 10\cos 2\pi x + y^2 - 10\cos 2\pi y$", _rastrigin,
                          (-2.0, 3.5), (-4.5, 4.5, -4.5, 4.5), ((0.0, 0.0),), 0.0,
                          lesson="a bowl covered in local minima: every optimizer stops in one"),
@@ -278,7 +279,8 @@ def hessian(surface, point, still=STATIONARY):
     """The exact 2x2 Hessian at `point` by Paddle autograd (float64), its eigenvalues and a verdict.
 
     The verdict is the shape of f there; `stationary` says whether the point is also (nearly) a
-    critical point, |grad f| <= `still`, or a path ended on a slope, still moving.
+    critical point: the Newton step H^-1 grad f, the distance to the critical point of f's local
+    quadratic model, is at most `still`. Otherwise the path ended on a slope, still moving.
     """
     p = paddle.to_tensor(np.array(point, dtype="float64"), stop_gradient=False)
     f = surface.fn(p[0], p[1])
@@ -287,9 +289,13 @@ def hessian(surface, point, still=STATIONARY):
     h = paddle.stack(rows).numpy().astype(float)
     h = (h + h.T) / 2  # symmetric up to rounding; eigvalsh reads one triangle
     eig = np.linalg.eigvalsh(h)
-    grad_norm = float(np.linalg.norm(g.numpy()))
+    g = g.numpy().astype(float)
+    try:
+        newton = float(np.linalg.norm(np.linalg.solve(h, g))) if g.any() else 0.0
+    except np.linalg.LinAlgError:  # singular (flat): moving unless the gradient is zero
+        newton = math.inf
     return {"hessian": h.tolist(), "eigenvalues": [float(v) for v in eig], "verdict": verdict(eig),
-            "grad_norm": grad_norm, "stationary": grad_norm <= still}
+            "grad_norm": float(np.linalg.norm(g)), "stationary": newton <= still}
 
 
 def verdict(eigenvalues):
@@ -314,7 +320,7 @@ def _path(surface, name, lr, points, values, left, noise):
              "left_box_at": left, "diverged": left is not None,
              "reached_at": int(reached[0]) if len(reached) else None}
     if left is None:
-        # with noise, a path never settles: as still as the noise lets it be counts as stationary
+        # with noise a path never settles: within sigma of a critical point counts as arrived
         still = max(STATIONARY, noise)
         entry["end"] = dict(point=pts[-1].tolist(), f=float(f[-1]), **hessian(surface, pts[-1], still))
     else:
@@ -350,18 +356,9 @@ def run_surface(surface, optimizers, *, steps=None, start=None, lr=None, overrid
     return run
 
 
-def paths(surface="ravine", optimizers=DEFAULT_OPTIMIZERS, *, steps=None, start=None, lr="auto",
-          opt=None, noise=0.0, seed=0, animate=False, out=None, formats=("png",), show=False,
-          progress=True):
-    """Optimizer paths on one surface or several (``surface="all"``).
-
-    Returns ``{"runs": {surface: run}, "figures": {surface: Figure}, "files": [...]}``; each run is
-    what ``OUT/paths_<surface>.json`` holds. With ``out``, also writes the JSON, the figure
-    (``paths_<surface>.png``) and with ``animate`` a GIF; without it, nothing is written.
-    ``opt`` = {"momentum": 0.5}: each key goes to every optimizer that has that option.
-    """
-    from paddle_mnist.analysis.paths import figure_paths, save_animation
-    from paddle_mnist.analysis.style import parse_formats, save_figure
+def _check_request(surface, optimizers, steps, start, lr, opt, noise, seed, animate, out, formats):
+    """Every option checked before anything runs or is written: (surfaces, optimizers, lr, formats)."""
+    from paddle_mnist.analysis.style import parse_formats  # analysis imports this module: import late
 
     names = check_surfaces(surface)
     if isinstance(optimizers, str):
@@ -382,13 +379,30 @@ def paths(surface="ravine", optimizers=DEFAULT_OPTIMIZERS, *, steps=None, start=
     split_overrides(optimizers, opt)
     if out is not None:
         ensure_writable_dir(out)
+    return names, list(optimizers), lr, formats
 
+
+def paths(surface="ravine", optimizers=DEFAULT_OPTIMIZERS, *, steps=None, start=None, lr="auto",
+          opt=None, noise=0.0, seed=0, animate=False, out=None, formats=("png",), show=False,
+          progress=True):
+    """Optimizer paths on one surface or several (``surface="all"``).
+
+    Returns ``{"runs": {surface: run}, "figures": {surface: Figure}, "files": [...]}``; each run is
+    what ``OUT/paths_<surface>.json`` holds. With ``out``, also writes the JSON, the figure
+    (``paths_<surface>.png``) and with ``animate`` a GIF; without it, nothing is written.
+    ``opt`` = {"momentum": 0.5}: each key goes to every optimizer that has that option.
+    """
+    from paddle_mnist.analysis.paths import figure_paths, save_animation  # it imports this module
+    from paddle_mnist.analysis.style import save_figure
+
+    names, optimizers, lr, formats = _check_request(surface, optimizers, steps, start, lr, opt, noise, seed,
+                                                    animate, out, formats)
     result = {"runs": {}, "figures": {}, "files": []}
     bar = tqdm(total=len(names) * len(optimizers), desc="paths", unit="optimizer", disable=not progress)
     try:
         for name in names:
             bar.set_postfix_str(name)
-            run = run_surface(SURFACES[name], list(optimizers), steps=steps, start=start, lr=lr,
+            run = run_surface(SURFACES[name], optimizers, steps=steps, start=start, lr=lr,
                               overrides=opt, noise=noise, seed=seed, bar=bar)
             result["runs"][name] = run
             result["figures"][name] = fig = figure_paths(run, show=show)

@@ -97,18 +97,20 @@ def test_auto_lr_on_the_ravine_matches_a_numpy_model(ravine_auto):
     *not* faster than tuned SGD on this bowl. The numbers agree with a numpy model of the updates."""
     run = by_name(ravine_auto)
     for name in FOUR:
-        model = [(fs[-1], lr, fs) for lr in LR_GRID if (fs := numpy_ravine(name, lr, SURFACES["ravine"].box)) is not None]
-        final, lr, fs = min(model, key=lambda r: (r[0], r[1]))
+        model = [(fs[-1], lr, fs) for lr in LR_GRID
+                 if (fs := numpy_ravine(name, lr, SURFACES["ravine"].box)) is not None]
+        _, lr, fs = min(model, key=lambda r: (r[0], r[1]))  # the same rule: lowest final f, then smaller lr
         model_reached = int(np.argmax(fs < 1e-3))
         assert run[name]["lr"] == pytest.approx(lr), name
         assert run[name]["reached_at"] == model_reached, name
         assert len(run[name]["trials"]) == 20 and run[name]["end"]["verdict"] == "minimum"
-    assert {name: LR_GRID.index(run[name]["lr"]) for name in FOUR} == {"sgd": 15, "momentum": 16, "adam": 17,
-                                                                         "adagrad": 18}
+    chosen = {name: LR_GRID.index(run[name]["lr"]) for name in FOUR}  # positions in the 20-point grid
+    assert chosen == {"sgd": 15, "momentum": 16, "adam": 17, "adagrad": 18}
     reached = {name: run[name]["reached_at"] for name in FOUR}
     assert reached == {"sgd": 43, "momentum": 64, "adagrad": 6, "adam": 59}
     assert reached["adagrad"] < reached["sgd"] < reached["momentum"]
-    assert run["sgd"]["lr"] == pytest.approx(0.886, abs=1e-3) and run["adagrad"]["lr"] == pytest.approx(5.456, abs=1e-3)
+    assert run["sgd"]["lr"] == pytest.approx(0.886, abs=1e-3)
+    assert run["adagrad"]["lr"] == pytest.approx(5.456, abs=1e-3)
     # rejected trials: the largest lrs throw SGD out of the box; the kept one has the lowest final f
     sgd = run["sgd"]["trials"]
     assert sgd[-1]["final_f"] is None and sgd[-1]["left_box_at"] >= 1
@@ -143,7 +145,8 @@ def test_hessian_eigenvalues_and_verdicts():
     rosen = hessian(SURFACES["rosenbrock"], (1.0, 1.0))
     np.testing.assert_allclose(rosen["hessian"], [[802, -400], [-400, 200]], atol=1e-9)
     np.testing.assert_allclose(rosen["eigenvalues"], np.linalg.eigvalsh([[802, -400], [-400, 200]]), rtol=1e-12)
-    np.testing.assert_allclose(hessian(SURFACES["rastrigin"], (0.0, 0.0))["eigenvalues"], [2 + 40 * math.pi ** 2] * 2)
+    rastrigin = hessian(SURFACES["rastrigin"], (0.0, 0.0))
+    np.testing.assert_allclose(rastrigin["eigenvalues"], [2 + 40 * math.pi ** 2] * 2)
     assert hessian(saddle, (0.0, 2.0))["verdict"] == "saddle" and not hessian(saddle, (0.0, 2.0))["stationary"]
     assert [verdict(e) for e in ([0.0, 3.0], [1e-9, 5.0], [-2.0, -1.0], [0.5, 0.1])] == \
         ["flat", "flat", "maximum", "minimum"]
@@ -206,7 +209,8 @@ def test_a_diverging_path_is_drawn_until_it_leaves_the_box(tmp_path):
 
 def test_the_command_prints_a_summary(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "paddle_mnist", "paths", "--surface", "saddle", "--steps", "20",
-                           "--start=0.5,1", "--lr", "0.1", "--optimizers", "sgd", "--quiet", "--out", str(tmp_path)],
+                           "--start=0.5,1", "--lr", "0.1", "--optimizers", "sgd", "--quiet",
+                           "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "saddle from (0.5, 1), 20 steps" in proc.stdout and "sgd       lr 0.1" in proc.stdout

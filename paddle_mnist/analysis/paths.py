@@ -37,7 +37,8 @@ def load_paths(path):
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: cannot read paths JSON ({e})") from None
     if not isinstance(run, dict) or run.get("schema") != SCHEMA or run.get("surface") not in SURFACES:
-        raise DataError(f"{path}: not a paths file of this version (expected schema {SCHEMA!r} and a known surface)")
+        raise DataError(f"{path}: not a paths file of this version "
+                        f"(expected schema {SCHEMA!r} and a known surface)")
     return run
 
 
@@ -65,7 +66,8 @@ def _label(entry):
     end = entry["end"]
     if entry["diverged"]:
         return f"{entry['name']}, lr {entry['lr']:.3g}: left the box"
-    return f"{entry['name']}, lr {entry['lr']:.3g}: {end['verdict']}{'' if end['stationary'] else ' (still moving)'}"
+    moving = "" if end["stationary"] else " (still moving)"
+    return f"{entry['name']}, lr {entry['lr']:.3g}: {end['verdict']}{moving}"
 
 
 def _critical_points(ax, run):

@@ -29,9 +29,11 @@ def add_parser(subparsers):
     p.add_argument("--lr", default="auto",
                    help="one learning rate for every optimizer, or auto: each its best of the same grid (default)")
     p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
-                   help="an optimizer argument, e.g. momentum=0.5, given to every optimizer that has it (repeatable)")
+                   help="an optimizer argument, e.g. momentum=0.5, given to every chosen optimizer that has it "
+                        "(repeatable)")
     p.add_argument("--noise", default="0", metavar="SIGMA",
-                   help="Gaussian noise of this std added to each gradient component, as mini-batches do (default: 0)")
+                   help="Gaussian noise of this std added to each gradient component, as mini-batches do "
+                        "(default: 0)")
     p.add_argument("--seed", default="0", help="fixes the noise (default: 0)")
     p.add_argument("--animate", action="store_true", help="also write a GIF of the paths growing")
     p.add_argument("--out", default=None, help="output directory (default: work/paths)")
@@ -74,8 +76,9 @@ def _summary(run):
 
 
 def run_paths(args):
-    result = paths(args.surface, args.optimizers, steps=None if args.steps is None else _whole("--steps", args.steps),
-                   start=args.start, lr=args.lr, opt=parse_overrides(args.opt), noise=_number("--noise", args.noise),
+    steps = None if args.steps is None else _whole("--steps", args.steps)
+    result = paths(args.surface, args.optimizers, steps=steps, start=args.start, lr=args.lr,
+                   opt=parse_overrides(args.opt), noise=_number("--noise", args.noise),
                    seed=_whole("--seed", args.seed), animate=args.animate,
                    out=args.out or os.path.join("work", "paths"), formats=args.format, progress=not args.quiet)
     for run in result["runs"].values():
