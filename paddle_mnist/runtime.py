@@ -59,6 +59,13 @@ def set_threads(n):
     paddle.base.core.set_num_threads(int(n))
 
 
+def set_lr_multiplier(param, value):
+    """Paddle multiplies the optimizer's lr by each parameter's ``optimize_attr["learning_rate"]`` (what
+    ``ParamAttr(learning_rate=...)`` and parameter groups set); setting it on a built parameter has no
+    public call."""
+    param.optimize_attr["learning_rate"] = value
+
+
 def keep_freed_memory():
     """Let glibc keep freed memory for the next step instead of returning it to the system.
 

@@ -23,6 +23,7 @@ import numpy as np
 import paddle
 from tqdm import tqdm
 
+from paddle_mnist import runtime
 from paddle_mnist.config import SEED_MAX
 from paddle_mnist.errors import ConfigError
 from paddle_mnist.files import ensure_writable_dir, write_json
@@ -205,7 +206,7 @@ def _set_trial_lrs(params, lrs):
     groups set. One group of K parameters is one pass of Paddle's step; K groups of one (what
     build_optimizer's lr_groups makes) are K passes, 2.5x slower here for the same arithmetic."""
     for param, lr in zip(params, lrs):
-        param.optimize_attr["learning_rate"] = lr
+        runtime.set_lr_multiplier(param, lr)
 
 
 def _outside(points, box):
