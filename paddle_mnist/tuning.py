@@ -21,7 +21,7 @@ from paddle_mnist.analysis.style import parse_formats
 from paddle_mnist.analysis.tuning import CHANCE, COURSE_LR, TUNE_FILE, TUNE_SCHEMA, draw, save
 from paddle_mnist.comparison import compare
 from paddle_mnist.config import SEED_MAX, TrainConfig, config_id
-from paddle_mnist.errors import ConfigError, PaddleMnistError
+from paddle_mnist.errors import ConfigError, DataError, PaddleMnistError
 from paddle_mnist.files import write_json
 from paddle_mnist.optim import OPTIMIZERS, check_optimizer
 from paddle_mnist.record import FINISHED, find_records
@@ -280,7 +280,7 @@ def _add_finals(result, trial_records, final_records, course_dirs):
     result["table"] = table_rows(result["optimizers"], finals, course)
 
 
-def check_tune_arguments(optimizers, budget, lr_range, final_seeds, seed, shared_fields):
+def check_tune_arguments(optimizers, budget, lr_range, final_seeds, seed, shared_fields, course_dirs):
     """Every bad argument refused before anything runs, naming its flag; returns (names, ranges)."""
     names = check_optimizers(optimizers)
     check_count(budget, "--budget")
@@ -288,6 +288,9 @@ def check_tune_arguments(optimizers, budget, lr_range, final_seeds, seed, shared
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX - final_seeds:
         raise ConfigError(f"--seed must be a whole number from 0 to {SEED_MAX - final_seeds} "
                           f"(the reruns use the next --final-seeds seeds), not {seed!r}")
+    for directory in course_dirs or ():
+        if not os.path.isdir(directory):
+            raise DataError(f"--course-runs {directory}: no such directory")
     chosen_here = sorted({"optimizer", "lr"} & set(shared_fields))
     if chosen_here:
         raise ConfigError(f"tune chooses {' and '.join(chosen_here)} itself: use --optimizers and --lr-range")
@@ -310,7 +313,8 @@ def tune(optimizers=DEFAULT_OPTIMIZERS, *, budget=8, lr_range=None, epochs=3, fi
     "skipped_figures": {name: why}, "files": [paths], "out": OUT, "skipped": finished runs not run
     again}``.
     """
-    names, ranges = check_tune_arguments(optimizers, budget, lr_range, final_seeds, seed, shared_fields)
+    names, ranges = check_tune_arguments(optimizers, budget, lr_range, final_seeds, seed, shared_fields,
+                                         course_dirs)
     formats = parse_formats(formats)
     trial_lrs = sample_lrs(ranges, budget, seed)
     out = out or os.path.join("work", "tune")

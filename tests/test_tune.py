@@ -129,6 +129,7 @@ def test_course_runs_match_only_the_same_setup():
     (["--lr-range", "fast"], "--lr-range expects LO:HI"),
     (["--optimizers", "sgd,adamm"], "--optimizers 'adamm' is unknown"),
     (["--final-seeds", "0"], "--final-seeds must be a whole number >= 1, not 0"),
+    (["--course-runs", "nowhere"], "--course-runs nowhere: no such directory"),
 ])
 def test_bad_input_is_one_line_naming_the_flag(tmp_path, capsys, args, message):
     out = tmp_path / "tune"

@@ -59,6 +59,10 @@ def load_tune(directory):
     return result
 
 
+def plural(n, word):
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _pct(x, digits=2):
     return "–" if x is None else f"{100 * x:.{digits}f} %"
 
@@ -89,7 +93,7 @@ def figure_expected_best(result, show=False):
     ax, ax_final = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.3, 1]})
     budget = max(len(e["trials"]) for e in opts.values())
     fig.suptitle(f"Fair by budget: {budget} learning rates per optimizer, {range_text(settings)}; "
-                 f"{settings['epochs']} epoch(s) each", fontsize=12)
+                 f"{plural(settings['epochs'], 'epoch')} each", fontsize=12)
     for name, entry in opts.items():
         ks = np.array([c["k"] for c in entry["expected_best"]])
         mean = 100 * np.array([c["mean"] for c in entry["expected_best"]])
@@ -128,7 +132,7 @@ def _final_panel(ax, result, colours):
     ax.set_xticks(range(len(rows)), [r["optimizer"] for r in rows], rotation=30)
     ax.set_xlim(-0.6, len(rows) - 0.4)
     ax.set_ylabel("Eval accuracy (%)")
-    ax.set_title(f"Chosen lr, rerun with {seeds} new seed(s)", fontsize=11)
+    ax.set_title(f"Chosen lr, rerun with {plural(seeds, 'new seed')}", fontsize=11)
     ax.grid(True, axis="y", alpha=0.3)
     handles = [Line2D([], [], marker="o", color="0.3", label="tuned lr: mean ± std")]
     if course:
@@ -156,7 +160,7 @@ def figure_tune_sensitivity(result, records, show=False):
 def table_markdown(result):
     """The DeepOBS table: eval accuracy at each tuned lr (over seeds), at lr 0.01, and the trials."""
     seeds = len(result["settings"].get("final_seeds") or [])
-    header = ["optimizer", "tuned lr", f"eval acc at tuned lr ({seeds} seeds)", f"eval acc at lr {COURSE_LR:g}",
+    header = ["optimizer", "tuned lr", f"eval acc at tuned lr ({plural(seeds, 'seed')})", f"eval acc at lr {COURSE_LR:g}",
               "best trial (valid)", "expected best of 1 trial (valid)", "diverged trials"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for row in result.get("table") or []:
@@ -171,7 +175,7 @@ def table_markdown(result):
                  f"{_diverged(entry)}/{len(entry['trials'])}"]
         lines.append("| " + " | ".join(cells) + " |")
     s = result["settings"]
-    lines += ["", f"{s['budget']} trials per optimizer, lr {range_text(s)}, {s['epochs']} epoch(s), trial seed "
+    lines += ["", f"{s['budget']} trials per optimizer, lr {range_text(s)}, {plural(s['epochs'], 'epoch')}, trial seed "
               f"{s['seed']}; a trial's measure is its final validation accuracy (a diverged run counts as "
               f"{CHANCE:.0%}); the chosen lr is rerun with seeds {', '.join(map(str, s['final_seeds']))}."]
     return "\n".join(lines) + "\n"
