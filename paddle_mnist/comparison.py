@@ -23,7 +23,7 @@ from paddle_mnist.checkpoints import LAST_CHECKPOINT
 from paddle_mnist.config import SHORT, TrainConfig, config_id
 from paddle_mnist.data import load_dataset
 from paddle_mnist.errors import ConfigError, PaddleMnistError
-from paddle_mnist.executors import FAILED, make_executor
+from paddle_mnist.executors import make_executor
 from paddle_mnist.files import ensure_writable_dir, write_json
 from paddle_mnist.record import FINISHED, load_record
 
@@ -238,7 +238,6 @@ def compare(optimizers=None, lrs=None, *, grid=None, epochs=3, jobs=None, out=No
             bar.close()
     records = [load_record(os.path.join(out, "runs", n)) for n, _ in planned]
     result = {"records": records, "out": out, "skipped": skipped, "failed": failed, "plot": None}
-    if plot:
-        drawn = [r for r in records if r["status"] != FAILED]
-        result["plot"] = draw(drawn, out=out, formats=formats, show=show)
+    if plot:  # a failed run shows as such in the summary
+        result["plot"] = draw(records, out=out, formats=formats, show=show)
     return result

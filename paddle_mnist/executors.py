@@ -14,6 +14,7 @@ the name) and a callback for each finished record; both executors leave the same
 """
 
 import hashlib
+import importlib.util
 import logging
 import math
 import multiprocessing
@@ -64,6 +65,8 @@ def make_executor(name, *, jobs=None, ray_address=None, cpus_per_run=None, gpus_
     if ray_address is not None and (not isinstance(ray_address, str) or
                                     (ray_address != "auto" and ":" not in ray_address)):
         raise ConfigError(f"--ray-address must be auto or HOST:PORT, not {ray_address!r}")
+    if importlib.util.find_spec("ray") is None:  # said before any work, not after loading the data
+        import_ray()
     if not isinstance(ray_retries, int) or ray_retries < 0:
         raise ConfigError(f"ray_retries must be an integer >= 0, not {ray_retries!r}")
     return RayExecutor(ray_address, cpus_per_run or 1, gpus_per_run or 0, ray_retries)
@@ -181,7 +184,8 @@ class RayExecutor:
     def __enter__(self):
         self.ray = import_ray(loopback=self.address is None)
         if not self.ray.is_initialized():
-            connect_ray(self.ray, self.address)
+            with python_signal_handlers():
+                connect_ray(self.ray, self.address)
             self.started = True
         try:
             self._check_resources()
@@ -254,7 +258,7 @@ class RayExecutor:
         """Ctrl-C, SIGTERM or an error: cancel every run (a running one ends like `train` on Ctrl-C
         and ships its interrupted record), wait a little for those, and write what they shipped."""
         try:
-            for ref in pending:
+            for ref in reversed(list(pending)):  # the queued ones first: none starts as a running one ends
                 self.ray.cancel(ref)
             refs, deadline = list(pending), time.monotonic() + STOP_SECONDS
             while refs and time.monotonic() < deadline:
@@ -275,6 +279,22 @@ def import_ray(loopback=False):
     except ImportError:
         raise ConfigError(f"--executor ray needs Ray, which is not installed: {RAY_INSTALL}") from None
     return ray
+
+
+@contextmanager
+def python_signal_handlers():
+    """Keep this process's SIGINT/SIGTERM handlers across the block: joining Ray installs Ray's own
+    (C++) ones, which log a stack and abort, where `compare` ends a sweep cleanly on SIGTERM."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            if handler is not None:
+                signal.signal(signum, handler)
 
 
 def connect_ray(ray, address):

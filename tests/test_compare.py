@@ -1,5 +1,6 @@
 """Comparisons: grid expansion, fairness, resume after SIGKILL, divergence, errors, the course's order."""
 
+import importlib.util
 import json
 import os
 import signal
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from paddle_mnist.comparison import COURSE_EXPERIMENTS, compare, plan_runs
+from paddle_mnist.comparison import COURSE_EXPERIMENTS, build_grids, compare, plan_runs
 from paddle_mnist.errors import ConfigError
 from paddle_mnist.training import TrainConfig
 
@@ -114,6 +115,131 @@ def test_bad_arguments_are_one_line(tmp_path, args, message):
 def test_compare_api_rejects_unknown_fields():
     with pytest.raises(ConfigError, match="colour"):
         compare(["sgd"], [0.1], colour="red", data="synthetic", plot=False)
+
+
+def test_several_grids_in_one_sweep():
+    """compare(grid=[...]): a list of grids (what `tune` sweeps), duplicates across them run once."""
+    grids = build_grids(grid=[{"optimizer": ["sgd"], "lr": [0.1, 0.01]}, {"optimizer": ["adam", "sgd"], "lr": [0.01]}])
+    planned, _ = plan_runs(TrainConfig(), grids)
+    assert [n for n, _ in planned] == ["sgd-lr0.1", "sgd-lr0.01", "adam-lr0.01"]
+    assert build_grids(["sgd"], [0.1], grid=[{"seed": [0, 1]}, {"seed": [2]}]) == [
+        {"seed": [0, 1], "optimizer": ["sgd"], "lr": [0.1]}, {"seed": [2], "optimizer": ["sgd"], "lr": [0.1]}]
+    assert build_grids() == COURSE_EXPERIMENTS
+    with pytest.raises(ConfigError, match="axis 'lr' needs a list"):
+        build_grids(grid=[{"lr": []}])
+
+
+def one_line(res):
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    return lines[0]
+
+
+def listing(path):
+    return sorted(str(p.relative_to(path)) for p in Path(path).rglob("*"))
+
+
+SMALL = ["compare", "--data", "synthetic", "--optimizers", "sgd", "--lrs", "0.05", "--epochs", "1", "--quiet",
+         "--no-plot", "--out", "sweep"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--jobs", "0"], "--jobs must be a positive integer"),
+    (["--jobs", "-1"], "--jobs must be a positive integer"),
+    (["--seeds", "0,99999999999"], "--seed must be at most"),  # the last cell of the grid is bad
+    (["--lrs", "0.1,-1"], "--lr must be a positive number"),
+    (["--schedule", "step", "--schedule-arg", "gamma=-1", "--epochs", "2"], "--schedule step"),  # bad in epoch 2
+    (["--executor", "spark"], "--executor 'spark' is unknown"),
+    (["--cpus-per-run", "2"], "--cpus-per-run is an option of --executor ray"),
+])
+def test_refused_sweeps_write_nothing(tmp_path, args, message):
+    res = run_cli(*SMALL, *args, cwd=tmp_path)
+    assert res.returncode == 1 and message in one_line(res), res.stderr
+    assert listing(tmp_path) == []  # no sweep folder, no manifest, no run folder
+
+
+def test_unwritable_out_is_one_line_before_any_work(tmp_path):
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    res = run_cli(*SMALL[:-1], "blocker/sweep", cwd=tmp_path)
+    assert res.returncode == 1 and "--out blocker/sweep: cannot write there" in one_line(res)
+    assert listing(tmp_path) == ["blocker"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is not None, reason="Ray is installed here")
+def test_executor_ray_without_ray_names_the_extra(tmp_path):
+    res = run_cli(*SMALL, "--executor", "ray", cwd=tmp_path)
+    assert res.returncode == 1 and 'pip install -e ".[ray]"' in one_line(res)
+    assert listing(tmp_path) == []
+
+
+LONG = ["compare", "--data", "synthetic", "--optimizers", "sgd,momentum,adam", "--lrs", "0.05", "--epochs", "4",
+        "--batch-size", "50", "--out", "sweep", "--quiet", "--no-plot"]
+
+
+def start_sweep(tmp_path, *extra):
+    """A sweep in its own session (so that no process of it can hide), once some run wrote an epoch."""
+    proc = subprocess.Popen([sys.executable, "-m", "paddle_mnist", *LONG, *extra], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    runs, deadline = tmp_path / "sweep" / "runs", time.time() + 180
+    while not (runs.exists() and any((d / "record.json").exists() for d in runs.iterdir())):
+        assert time.time() < deadline and proc.poll() is None, "the sweep wrote no epoch"
+        time.sleep(0.2)
+    return proc
+
+
+def session_processes(sid):
+    """Live processes of session `sid` (Linux /proc; an exited one waiting to be reaped is not live)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()  # state ppid pgrp session ...
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def assert_every_run_once(runs):
+    assert sorted(p.name for p in runs.iterdir()) == ["adam-lr0.05", "momentum-lr0.05", "sgd-lr0.05"]
+    for d in runs.iterdir():
+        record = json.loads((d / "record.json").read_text())
+        assert record["status"] == "completed"
+        assert [e["epoch"] for e in record["epochs"]] == [1, 2, 3, 4]  # each epoch exactly once
+        assert len(record["steps"]["loss"]) == 4 * record["steps_per_epoch"]
+
+
+def test_sigterm_ends_the_sweep_cleanly_and_the_rerun_resumes(tmp_path):
+    proc = start_sweep(tmp_path, "--jobs", "2")
+    os.kill(proc.pid, signal.SIGTERM)  # the sweep's main process only: it stops its workers itself
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert stderr.strip().splitlines() == ["paddle-mnist: interrupted"]  # no traceback, no leaked semaphores
+    time.sleep(1)
+    if sys.platform.startswith("linux"):
+        assert session_processes(proc.pid) == []  # every worker has ended
+    runs = tmp_path / "sweep" / "runs"
+    statuses = {d.name: json.loads((d / "record.json").read_text())["status"]
+                for d in runs.iterdir() if (d / "record.json").exists()}
+    assert "interrupted" in statuses.values() and set(statuses.values()) <= {"interrupted", "completed"}
+    res = run_cli(*LONG, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert_every_run_once(runs)
+
+
+def test_one_compare_per_sweep_folder(tmp_path):
+    first = start_sweep(tmp_path, "--jobs", "1")
+    manifest = (tmp_path / "sweep" / "manifest.json").read_text()
+    second = run_cli(*LONG, "--jobs", "1", cwd=tmp_path)
+    assert second.returncode == 1
+    assert f"--out sweep: another compare is running in this folder (pid {first.pid})" in one_line(second)
+    assert (tmp_path / "sweep" / "manifest.json").read_text() == manifest
+    assert first.poll() is None  # the owner goes on
+    os.killpg(first.pid, signal.SIGKILL)  # the owner dies, and its lock with it
+    first.wait(timeout=30)
+    res = run_cli(*LONG, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert_every_run_once(tmp_path / "sweep" / "runs")
 
 
 @pytest.fixture(scope="module")

@@ -329,10 +329,12 @@ def bench_train(repeats=5, epochs=1):
 
 
 # ---------------------------------------------------------------------------------------------
-# compare: sweep throughput with 1 and 2 workers, and the course's default comparison at full size
+# compare: sweep throughput with 1 and 2 workers, Ray against the local pool, and the course's
+# default comparison at full size
 
 
 SWEEP = dict(optimizers=["sgd", "momentum", "adagrad", "adam"], lrs=[0.1, 0.01, 0.001], epochs=3)  # the issue's example
+COMPARE_OPTIONS = ("--no-full", "--ray-only")
 
 
 def _sweep_throughput(data, jobs, out):
@@ -345,13 +347,71 @@ def _sweep_throughput(data, jobs, out):
     return images / wall, wall
 
 
+# One sweep in a fresh process: the local pool (2 workers), or Ray with N CPUs started in the timed
+# part (Ray's start-up included), on 127.0.0.1 only.
+SWEEP_CHILD = """
+import json, os, sys, time
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read by Ray at import: loopback only
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+p = json.loads(os.environ["BENCH_SWEEP"])
+from paddle_mnist.runtime import keep_freed_memory
+keep_freed_memory()  # as `paddle-mnist compare` does
+from paddle_mnist.comparison import compare
+from paddle_mnist.data import load_dataset
+load_dataset(p["data"])  # parsed once (the cache), as by a learner's first command; not timed
+start = time.perf_counter()
+if p["executor"] == "ray":
+    import ray
+    ray.init(num_cpus=p["cpus"], include_dashboard=False, _node_ip_address="127.0.0.1",
+             logging_level="ERROR", log_to_driver=False)
+    kw = {"executor": "ray", "cpus_per_run": 1}
+else:
+    kw = {"jobs": p["cpus"]}
+result = compare(**p["sweep"], out=p["out"], data=p["data"], plot=False, progress=False, threads=1, **kw)
+wall = time.perf_counter() - start
+if p["executor"] == "ray":
+    ray.shutdown()
+images = sum(r["data"]["sizes"]["train"] * len(r["epochs"]) for r in result["records"])
+print(json.dumps({"wall": wall, "images": images, "status": sorted({r["status"] for r in result["records"]})}))
+"""
+
+
+def _sweep_in_child(executor, cpus, data, out):
+    params = {"executor": executor, "cpus": cpus, "data": data, "out": out, "sweep": SWEEP}
+    result, _ = _run_child(SWEEP_CHILD, env={"BENCH_SWEEP": json.dumps(params)})
+    return result["images"] / result["wall"], result["wall"]
+
+
+def _bench_ray(source, tmp):
+    """The 12-run sweep with --executor ray (1 CPU per run) against the local pool with 2 workers,
+    and Ray with 1 CPU against 2, each in a fresh process, alternating (the speed here drifts)."""
+    print("\nRay (--executor ray, 1 CPU per run, Ray's start-up included) against the local pool; "
+          "each sweep in a fresh process", flush=True)
+    print(f"{'#':>2} {'executor':>9} {'CPUs':>5} {'wall s':>8} {'train images/s':>15}", flush=True)
+    order = [("local", 2), ("ray", 2), ("ray", 1), ("ray", 2), ("local", 2)]
+    rows = []
+    for k, (executor, cpus) in enumerate(order):
+        rate, wall = _sweep_in_child(executor, cpus, source, os.path.join(tmp, f"ray{k}"))
+        rows.append((executor, cpus, wall, rate))
+        print(f"{k + 1:>2} {executor:>9} {cpus:>5} {wall:8.1f} {rate:15,.0f}", flush=True)
+    local = (rows[0][2] + rows[4][2]) / 2
+    ray2 = (rows[1][2] + rows[3][2]) / 2
+    ratio = (rows[1][3] + rows[3][3]) / 2 / rows[2][3]
+    print(f"Ray with 2 CPUs: wall {ray2:.1f} s against the local pool's {local:.1f} s: {ray2 / local - 1:+.1%} "
+          f"(target within 15 %: {'met' if ray2 <= 1.15 * local else 'NOT met'})", flush=True)
+    print(f"Ray, 2 CPUs against 1: {ratio:.2f}x the throughput (target >= 1.8x: {'met' if ratio >= 1.8 else 'NOT met'})",
+          flush=True)
+
+
 def bench_compare():
     """Sweep throughput with 1 and 2 worker processes (one thread each) on the issue's example sweep
-    (4 optimizers x 3 learning rates, 3 epochs: 12 runs), then the wall time of the default
-    `paddle-mnist compare` (the course's 6 runs, 3 epochs) on a full-size course file."""
+    (4 optimizers x 3 learning rates, 3 epochs: 12 runs); the same sweep on Ray (2 CPUs against the
+    local pool, 1 CPU against 2); then the wall time of the default `paddle-mnist compare` (the
+    course's 6 runs, 3 epochs) on a full-size course file. ``--ray-only``: the Ray part alone;
+    ``--no-full``: no full-size run."""
     import tempfile
 
-    from paddle_mnist.training import keep_freed_memory
+    from paddle_mnist.runtime import keep_freed_memory
 
     keep_freed_memory()  # as `paddle-mnist compare` does in its own process (the 1-worker case runs there)
     source = REAL15K if os.path.exists(REAL15K) else "synthetic"
@@ -359,6 +419,8 @@ def bench_compare():
           f"{SWEEP['epochs']} epochs each (12 runs), on {os.path.relpath(source) if source != 'synthetic' else source}; "
           f"wall = the whole compare() call, evaluations included; 1 worker = in this process", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
+        if "--ray-only" in sys.argv:
+            return _bench_ray(source, tmp)
         # This machine's speed drifts by +-20 % over minutes, so 1 and 2 workers alternate (1, 2, 2, 1)
         # and each adjacent pair gives a speed-up of its own.
         print(f"{'#':>2} {'workers':>8} {'wall s':>8} {'train images/s':>15}", flush=True)
@@ -371,33 +433,44 @@ def bench_compare():
         speedup = (rates[1] + rates[2]) / (rates[0] + rates[3])
         print(f"speed-up with 2 workers: {speedup:.2f}x (pairs 1-2: {pairs[0]:.2f}x, 3-4: {pairs[1]:.2f}x; "
               f"target >= 1.8x: {'met' if speedup >= 1.8 else 'NOT met'})", flush=True)
+        try:
+            import ray  # noqa: F401  (the optional extra)
+        except ImportError:
+            print("Ray rows skipped: ray is not installed (pip install -e \".[ray]\")")
+        else:
+            _bench_ray(source, tmp)
         if "--no-full" in sys.argv:
             return
-        full = os.path.join(BENCH_DIR, "mnist-full.json.gz")
-        if not os.path.exists(full):
-            os.makedirs(BENCH_DIR, exist_ok=True)
-            print("building the full-size file:", make_fullsize_file(full))
-        from paddle_mnist.comparison import compare
-        from paddle_mnist.data import load_dataset
+        _bench_full_comparison(tmp)
 
-        load_dataset(full, progress=False)  # parse it once, as a learner's first command would; not timed
-        start = time.perf_counter()
-        result = compare(epochs=3, out=os.path.join(tmp, "course"), data=full, plot=True, progress=False)
-        wall = time.perf_counter() - start
-        print(f"default comparison (6 runs x 3 epochs, 50,000/10,000/10,000 images, {os.cpu_count()} workers, "
-              f"plots included): {wall:.0f} s = {wall / 60:.2f} min (target < 5 min: {'met' if wall < 300 else 'NOT met'})")
-        for r in result["records"]:
-            print(f"  {r['name']:18} {r['status']:10} eval {r['eval']['acc']:.2%}  "
-                  f"{r['timing']['images_per_second']:,.0f} train images/s, {r['timing']['wall_seconds']:.0f} s")
+
+def _bench_full_comparison(tmp):
+    full = os.path.join(BENCH_DIR, "mnist-full.json.gz")
+    if not os.path.exists(full):
+        os.makedirs(BENCH_DIR, exist_ok=True)
+        print("building the full-size file:", make_fullsize_file(full))
+    from paddle_mnist.comparison import compare
+    from paddle_mnist.data import load_dataset
+
+    load_dataset(full, progress=False)  # parse it once, as a learner's first command would; not timed
+    start = time.perf_counter()
+    result = compare(epochs=3, out=os.path.join(tmp, "course"), data=full, plot=True, progress=False)
+    wall = time.perf_counter() - start
+    print(f"default comparison (6 runs x 3 epochs, 50,000/10,000/10,000 images, {os.cpu_count()} workers, "
+          f"plots included): {wall:.0f} s = {wall / 60:.2f} min (target < 5 min: {'met' if wall < 300 else 'NOT met'})")
+    for r in result["records"]:
+        print(f"  {r['name']:18} {r['status']:10} eval {r['eval']['acc']:.2%}  "
+              f"{r['timing']['images_per_second']:,.0f} train images/s, {r['timing']['wall_seconds']:.0f} s")
 
 
 BENCHMARKS = {"data": bench_data, "train": bench_train, "compare": bench_compare}
 
 
 def main(argv):
-    if not argv or argv[0] not in BENCHMARKS or argv[1:] not in ([], ["--no-full"]):
-        print(f"usage: python tools/bench.py {{{'|'.join(BENCHMARKS)}}} [--no-full (compare: skip the full-size run)]",
-              file=sys.stderr)
+    options_ok = argv[1:] == [] or (argv[:1] == ["compare"] and set(argv[1:]) <= set(COMPARE_OPTIONS))
+    if not argv or argv[0] not in BENCHMARKS or not options_ok:
+        print(f"usage: python tools/bench.py {{{'|'.join(BENCHMARKS)}}} [compare: --no-full (skip the full-size run), "
+              f"--ray-only (the Ray rows alone)]", file=sys.stderr)
         return 2
     BENCHMARKS[argv[0]]()
     return 0
