@@ -1,9 +1,10 @@
 """Figures of curvature and of loss-landscape slices, drawn only from the JSON files
 ``paddle_mnist.curvature`` and ``paddle_mnist.slices`` write (or the dicts they return).
 
-``figure_eigenvalues`` (one run: both ends of the Hessian's spectrum), ``figure_sharpness`` (a sweep:
-λmax against the learning rate, one line per optimizer), ``figure_landscape`` (a 1-D slice with loss
-and accuracy, or a plane as two contour maps) and ``sweep_table`` (the sweep's numbers as text).
+``figure_eigenvalues`` (both ends of the Hessian's spectrum, one panel per run), ``figure_sharpness``
+(a sweep: λmax against the learning rate, one line per optimizer), ``figure_landscape`` (a 1-D slice
+with loss and accuracy, or a plane as two contour maps), ``figure_slices`` (several 1-D slices on one
+axis) and ``sweep_table`` (the sweep's numbers as text).
 """
 
 import numpy as np
@@ -16,20 +17,27 @@ def _load(result):
     return read_json(result) if isinstance(result, str) else result
 
 
-def figure_eigenvalues(result, show=False):
+def figure_eigenvalues(results, show=False):
     """Top and bottom eigenvalues on a symmetric-log axis, with the verdict's threshold, the mean
-    eigenvalue (trace / parameters) and each eigenvalue's residual as an error bar."""
-    r = _load(result)
-    fig = new_figure((6.4, 3.6), show)
-    ax = fig.add_subplot()
+    eigenvalue (trace / parameters) and each eigenvalue's residual as an error bar. A list of
+    results (or JSON paths) gives one panel each, side by side."""
+    results = [_load(r) for r in (results if isinstance(results, (list, tuple)) else [results])]
+    fig = new_figure((6.4 * min(len(results), 2) * (0.75 if len(results) > 1 else 1), 3.6), show)
+    axes = fig.subplots(1, len(results), squeeze=False)[0]
+    for ax, r in zip(axes, results):
+        _draw_eigenvalues(ax, r)
+    return fig
+
+
+def _draw_eigenvalues(ax, r):
     top, bottom = r["top_eigenvalues"], r["bottom_eigenvalues"]
     ax.errorbar(range(1, len(top) + 1), top, yerr=r["residuals"]["top"], fmt="o", color="#1f77b4",
-                capsize=3, label="largest eigenvalues")
+                capsize=3, label="largest")
     x_bottom = range(len(top) + 2, len(top) + 2 + len(bottom))
     ax.errorbar(x_bottom, bottom, yerr=r["residuals"]["bottom"], fmt="s", color="#d62728", capsize=3,
-                label="smallest eigenvalues")
-    threshold = -r["verdict_tol"] * abs(r["lambda_max"])
-    ax.axhline(threshold, color="0.4", linestyle=":", label=f"−{r['verdict_tol']:g}·λmax (below: saddle)")
+                label="smallest")
+    ax.axhline(-r["verdict_tol"] * abs(r["lambda_max"]), color="0.4", linestyle=":",
+               label=f"−{r['verdict_tol']:g}·λmax (below: saddle)")
     ax.axhline(0.0, color="0.7", linewidth=0.8)
     if r.get("trace") is not None:
         ax.axhline(r["trace"] / r["parameters"], color="#2ca02c", linestyle="--", linewidth=1,
@@ -44,7 +52,6 @@ def figure_eigenvalues(result, show=False):
                  fontsize=9)
     ax.set_ylabel("eigenvalue of the Hessian")
     ax.legend(fontsize=7, loc="best")
-    return fig
 
 
 def figure_sharpness(table, show=False):
@@ -122,6 +129,24 @@ def figure_landscape(result, show=False):
         ax.axvline(0, color="0.3", linestyle=":")
         ax.set_xlabel(f"α: w + α·d (d: random, filter-normalised, seed {r['seed']}; biases fixed)")
     ax.set_title(title, fontsize=9)
+    return fig
+
+
+def figure_slices(results, labels=None, show=False):
+    """Several 1-D slices of the same kind on one axis (loss, log scale): e.g. SGD against Adam."""
+    results = [_load(r) for r in results]
+    fig = new_figure((6.4, 3.8), show)
+    ax = fig.add_subplot()
+    for i, r in enumerate(results):
+        label = labels[i] if labels else r["run"]
+        ax.plot(r["alphas"], _masked(r["loss"]), label=f"{label} (at 0: {r['centre']['loss']:.3g})")
+    ax.set_yscale("log")
+    ax.axvline(0, color="0.3", linestyle=":")
+    kind = results[0]["kind"]
+    ax.set_xlabel("α: (1 − α)·w_init + α·w" if kind == "interpolate" else "α: w + α·d (filter-normalised d)")
+    ax.set_ylabel("training loss")
+    ax.set_title(f"{kind} slices, {results[0]['images']} training images", fontsize=9)
+    ax.legend(fontsize=8)
     return fig
 
 
