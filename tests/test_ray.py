@@ -167,19 +167,34 @@ class TestOneMachine:
         assert box["result"]["failed"] == [] and box["result"]["skipped"] == 3
         assert_same_results(load_records(tmp_path), local_records)
 
-    def test_sigkilled_driver_then_rerun_ends_every_run_once(self, ray_here, local_records, tmp_path):
+    def test_sigterm_then_sigkill_to_the_driver_then_rerun_ends_every_run_once(self, ray_here, local_records,
+                                                                              tmp_path):
         args = [sys.executable, "-m", "paddle_mnist", *CLI_SWEEP, "--ray-address", ray_here, "--out", "sweep"]
-        driver = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         out = tmp_path / "sweep"
+        # SIGTERM: the sweep stops as `train` does (runs recorded "interrupted"), exit 130, one line
+        driver = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         wait_for(lambda: load_records(out), what="a first epoch")
+        driver.send_signal(signal.SIGTERM)
+        _, stderr = driver.communicate(timeout=120)
+        assert driver.returncode == 130 and stderr.strip().splitlines() == ["paddle-mnist: interrupted"], stderr
+        assert "interrupted" in {r["status"] for r in load_records(out).values()}
+        # SIGKILL, once the rerun has resumed a run: the driver loses at most the epochs in flight
+        driver = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for(lambda: any(r["status"] == "running" for r in load_records(out).values()), what="a resumed run")
         driver.kill()
         driver.wait(timeout=30)
         for record in load_records(out).values():  # every record that reached the folder is whole
-            assert record["status"] in ("running", "completed")
-        assert len(load_records(out)) < 4 or any(r["status"] == "running" for r in load_records(out).values())
+            assert record["status"] in ("running", "interrupted", "completed")
         res = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert res.returncode == 0, res.stderr
         assert_same_results(load_records(out), local_records)  # each epoch exactly once, same numbers
+
+    def test_an_address_nobody_answers_at_is_one_line(self, tmp_path):
+        res = subprocess.run([sys.executable, "-m", "paddle_mnist", *CLI_SWEEP, "--ray-address", "127.0.0.1:1",
+                              "--out", "sweep"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 1 and res.stderr.count("\n") == 1, res.stderr
+        assert "--ray-address 127.0.0.1:1: no Ray cluster answers there" in res.stderr
+        assert list(tmp_path.iterdir()) == []
 
 
 class TestTwoNodes:

@@ -399,8 +399,8 @@ def _bench_ray(source, tmp):
     ratio = (rows[1][3] + rows[3][3]) / 2 / rows[2][3]
     print(f"Ray with 2 CPUs: wall {ray2:.1f} s against the local pool's {local:.1f} s: {ray2 / local - 1:+.1%} "
           f"(target within 15 %: {'met' if ray2 <= 1.15 * local else 'NOT met'})", flush=True)
-    print(f"Ray, 2 CPUs against 1: {ratio:.2f}x the throughput (target >= 1.8x: {'met' if ratio >= 1.8 else 'NOT met'})",
-          flush=True)
+    print(f"Ray, 2 CPUs against 1: {ratio:.2f}x the throughput "
+          f"(target >= 1.8x: {'met' if ratio >= 1.8 else 'NOT met'})", flush=True)
 
 
 def bench_compare():

@@ -11,7 +11,8 @@ from paddle_mnist.cli.plot import print_report
 from paddle_mnist.comparison import compare
 from paddle_mnist.config import AXIS_TYPES, LIST_FLAGS
 from paddle_mnist.errors import ConfigError
-from paddle_mnist.executors import EXECUTORS, RAY_INSTALL
+from paddle_mnist.executors import EXECUTORS
+from paddle_mnist.ray_executor import RAY_INSTALL
 
 
 def _split(text, kind, name):
