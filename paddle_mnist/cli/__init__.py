@@ -23,7 +23,6 @@ COMMAND_MODULES = [
     "paddle_mnist.cli.curvature",   # hessian, landscape
     "paddle_mnist.cli.doctor",      # doctor
     # not yet moved into cli/ (transitional: each is removed when its command moves here)
-    "paddle_mnist.comparison",
 ]
 
 
