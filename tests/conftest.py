@@ -23,3 +23,14 @@ def real15k():
     if not REAL15K.exists():
         pytest.skip("real digits not present (../shared/mnist/mnist-real15k.json.gz)")
     return str(REAL15K)
+
+
+def run_notebook(path, cwd):
+    """Execute a notebook headless (nbclient) in folder `cwd`; return its code cells' outputs.
+    Raises CellExecutionError if any cell fails; skips when the notebook tools are not installed."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.read(str(path), as_version=4)
+    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(cwd)}}).execute()
+    return [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]

@@ -4,9 +4,8 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import run_notebook
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "tools" / "notebooks" / "optimizer_comparison.ipynb"
 
@@ -15,12 +14,7 @@ def test_notebook_runs_and_shows_its_plots(tmp_path, monkeypatch):
     (tmp_path / "work").mkdir()  # the notebook writes into ROOT/work/notebook
     monkeypatch.setenv("PADDLE_MNIST_NOTEBOOK_DATA", "synthetic")
     monkeypatch.setenv("PADDLE_MNIST_NOTEBOOK_EPOCHS", "1")
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()  # raises CellExecutionError if any cell fails
-
-    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    outputs = run_notebook(NOTEBOOK, tmp_path)  # raises CellExecutionError if any cell fails
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "data: synthetic" in text and "completed" in text
     assert "predicted" in text

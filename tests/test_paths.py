@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import paddle
 import pytest
+from conftest import run_notebook
 from PIL import Image
 
 import paddle_mnist
@@ -266,13 +267,7 @@ def test_an_optimizer_missing_from_this_paddle_is_named(capsys):
 
 
 def test_the_notebook_runs_and_draws_its_figures_inline(tmp_path):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    notebook = Path(__file__).resolve().parents[1] / "tools" / "notebooks" / "paths.ipynb"
-    nb = nbformat.read(notebook, as_version=4)
-    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    outputs = run_notebook(Path(__file__).resolve().parents[1] / "tools" / "notebooks" / "paths.ipynb", tmp_path)
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "adagrad   lr 5.46    reached f < 1e-3 at step 6" in text
     assert "sgd       lr 0.886   reached f < 1e-3 at step 43" in text
