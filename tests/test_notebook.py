@@ -1,6 +1,5 @@
 """The course notebook runs headless from top to bottom, so it can never rot."""
 
-import os
 from pathlib import Path
 
 import pytest
