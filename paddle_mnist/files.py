@@ -5,7 +5,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 
-from paddle_mnist.errors import ConfigError
+from paddle_mnist.errors import ConfigError, DataError
 
 
 @contextmanager
@@ -41,6 +41,20 @@ def write_json(path, obj):
 def read_json(path):
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def read_schema_json(path, schema, what):
+    """A JSON object of the given schema (e.g. a run record); a missing, broken or foreign file is a
+    DataError naming the file and `what` it should have been."""
+    try:
+        obj = read_json(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such {what}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not a {what} (not valid JSON: {e})") from None
+    if not isinstance(obj, dict) or obj.get("schema") != schema:
+        raise DataError(f"{path}: not a {what} (schema is not {schema!r})")
+    return obj
 
 
 def ensure_writable_dir(path, flag="--out"):

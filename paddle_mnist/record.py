@@ -23,13 +23,12 @@ Non-finite numbers (a diverged loss) are stored as null, so the file stays valid
 """
 
 import glob
-import json
 import math
 import os
 import time
 
 from paddle_mnist.errors import DataError
-from paddle_mnist.files import read_json, write_json
+from paddle_mnist.files import read_schema_json, write_json
 
 SCHEMA = "paddle_mnist.run/1"
 RECORD_FILE = "record.json"
@@ -51,15 +50,7 @@ def load_record(path):
     """Read one record (a record.json or the run directory holding it); a bad file is a DataError."""
     if os.path.isdir(path):
         path = os.path.join(path, RECORD_FILE)
-    try:
-        record = read_json(path)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such run record") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: not a run record (not valid JSON: {e})") from None
-    if not isinstance(record, dict) or record.get("schema") != SCHEMA:
-        raise DataError(f"{path}: not a run record (schema is not {SCHEMA!r})")
-    return record
+    return read_schema_json(path, SCHEMA, "run record")
 
 
 def find_records(directory):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_notebook
 
 from paddle_mnist.cli import main
 from paddle_mnist.config import TrainConfig, config_id
@@ -257,18 +258,11 @@ def test_sigkill_mid_tune_then_rerun_runs_nothing_twice(tmp_path):
 
 
 def test_notebook_runs_headless_on_synthetic_digits(tmp_path, monkeypatch):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
     (tmp_path / "work").mkdir()  # the notebook writes into ROOT/work/notebook/tune
     for key, value in {"DATA": "synthetic", "EPOCHS": "1", "BUDGET": "3", "SEEDS": "2",
                        "OPTIMIZERS": "sgd,adam"}.items():
         monkeypatch.setenv(f"PADDLE_MNIST_NOTEBOOK_{key}", value)
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()  # raises CellExecutionError if any cell fails
-
-    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    outputs = run_notebook(NOTEBOOK, tmp_path)  # raises CellExecutionError if any cell fails
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "data: synthetic" in text
     assert text.count("matches brute force") == 3

@@ -17,7 +17,6 @@ counts as chance, 10 %. The expected-best figure needs only this file; the lr-se
 also reads the trial records it names.
 """
 
-import json
 import os
 
 import numpy as np
@@ -27,7 +26,7 @@ from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator
 from paddle_mnist.analysis.sensitivity import figure_lr_sensitivity
 from paddle_mnist.analysis.style import new_figure, optimizer_colours, parse_formats, save_figure, write_text
 from paddle_mnist.errors import DataError
-from paddle_mnist.files import read_json
+from paddle_mnist.files import read_schema_json
 from paddle_mnist.record import load_record
 
 TUNE_SCHEMA = "paddle_mnist.tune/1"
@@ -47,15 +46,9 @@ def is_tune_folder(directory):
 def load_tune(directory):
     """The content of DIRECTORY/tune.json; a missing or foreign file is a DataError naming it."""
     path = os.path.join(directory, TUNE_FILE)
-    try:
-        result = read_json(path)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file (not a tune folder)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: not a tune file (not valid JSON: {e})") from None
-    if not isinstance(result, dict) or result.get("schema") != TUNE_SCHEMA \
-            or not isinstance(result.get("optimizers"), dict) or not isinstance(result.get("settings"), dict):
-        raise DataError(f"{path}: not a tune file (schema is not {TUNE_SCHEMA!r})")
+    result = read_schema_json(path, TUNE_SCHEMA, "tune file")
+    if not isinstance(result.get("optimizers"), dict) or not isinstance(result.get("settings"), dict):
+        raise DataError(f"{path}: not a tune file (no optimizers and settings)")
     return result
 
 
