@@ -22,6 +22,8 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 
+import paddle
+
 from paddle_mnist import runtime
 from paddle_mnist.checkpoints import LAST_CHECKPOINT
 from paddle_mnist.config import config_id
@@ -69,8 +71,9 @@ class RayExecutor:
 
     def _check_resources(self):
         nodes = [n["Resources"] for n in self.ray.nodes() if n.get("Alive")]
-        if self.gpus and not any(r.get("GPU", 0) >= min(self.gpus, 1) for r in nodes):
-            raise ConfigError(f"--gpus-per-run {self.gpus:g}: no node of this Ray cluster has a GPU")
+        if self.gpus and not any(r.get("GPU", 0) >= self.gpus for r in nodes):
+            raise ConfigError(f"--gpus-per-run {self.gpus:g}: no node of this Ray cluster has "
+                              f"{'a GPU' if self.gpus <= 1 else f'{self.gpus:g} GPUs'}")
         most = max((r.get("CPU", 0) for r in nodes), default=0)
         if self.cpus > most:
             raise ConfigError(f"--cpus-per-run {self.cpus:g}: no node of this Ray cluster has that many CPUs "
@@ -91,8 +94,9 @@ class RayExecutor:
         data_ref = ray.put(dataset)  # sent to each node once, not once per run
         threads = max(1, round(self.cpus))
         folders = RunFolders({name: config.out for config, name in todo})
-        pending = {task.remote(replace(config, threads=threads), name, data_ref, read_run_files(config.out), sink,
-                               self.gpus): (config, name) for config, name in todo}
+        pending = {task.remote(replace(config, threads=threads), name, data_ref,
+                               read_run_files(config.out) if config.resume else {}, sink, self.gpus): (config, name)
+                   for config, name in todo}
         failed = []
         try:
             while pending:
@@ -260,7 +264,9 @@ def train_run(config, name, data, files, sink, gpus):
 
     runtime.keep_freed_memory()
     node = ray.get_runtime_context().get_node_id()
-    device = config.device or ("gpu" if gpus and ray.get_gpu_ids() else "cpu")
+    # the GPU Ray gave this task (Ray sets CUDA_VISIBLE_DEVICES to it), else the CPU
+    has_gpu = gpus and ray.get_gpu_ids() and paddle.device.is_compiled_with_cuda()
+    device = config.device or ("gpu" if has_gpu else "cpu")
     scratch = tempfile.mkdtemp(prefix="paddle-mnist-run-")
     try:
         for file_name, blob in files.items():
