@@ -274,12 +274,11 @@ def train_child(repeats, epochs):
     """In one process: the three loops, alternating, `repeats` times each; prints their images/s as JSON."""
     import tempfile
 
-    import paddle
-
     from paddle_mnist.data import load_dataset
     from paddle_mnist.model import MNIST, CourseMNIST
+    from paddle_mnist.runtime import set_threads
 
-    paddle.base.core.set_num_threads(1)  # as every worker of a sweep
+    set_threads(1)  # as every worker of a sweep
     source = REAL15K if os.path.exists(REAL15K) else "synthetic"
     data = load_dataset(source) if source != "synthetic" else load_dataset(source, synthetic_size=(5000, 1000, 1000))
     result = {"course": [], "plain": [], "train": [], "n": len(data.train.labels), "source": source}
