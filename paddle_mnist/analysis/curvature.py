@@ -22,7 +22,7 @@ def figure_eigenvalues(results, show=False):
     eigenvalue (trace / parameters) and each eigenvalue's residual as an error bar. A list of
     results (or JSON paths) gives one panel each, side by side."""
     results = [_load(r) for r in (results if isinstance(results, (list, tuple)) else [results])]
-    fig = new_figure((6.4 * min(len(results), 2) * (0.75 if len(results) > 1 else 1), 3.6), show)
+    fig = new_figure((6.4 if len(results) == 1 else 4.6 * len(results), 3.6), show)
     axes = fig.subplots(1, len(results), squeeze=False)[0]
     for ax, r in zip(axes, results):
         _draw_eigenvalues(ax, r)
@@ -43,7 +43,8 @@ def _draw_eigenvalues(ax, r):
         ax.axhline(r["trace"] / r["parameters"], color="#2ca02c", linestyle="--", linewidth=1,
                    label=f"mean eigenvalue (trace {r['trace']:.3g} ± {r['trace_stderr'] or 0:.2g})")
     scale = max(abs(v) for v in top + bottom)
-    ax.set_yscale("symlog", linthresh=max(scale * 1e-3, 1e-12))
+    linthresh = 10.0 ** np.floor(np.log10(max(scale * 1e-3, 1e-12)))  # a decade: ticks fall on decades
+    ax.set_yscale("symlog", linthresh=linthresh, linscale=1.5)
     labels = [f"λ{i}" for i in range(1, len(top) + 1)] + [f"λ(n−{i})" if i else "λn" for i in range(len(bottom))]
     ax.set_xticks(list(range(1, len(top) + 1)) + list(x_bottom), labels)
     critical = "at a critical point" if r["at_critical_point"] else "not at a critical point"
