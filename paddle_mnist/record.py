@@ -5,7 +5,8 @@ Layout of ``record.json`` (schema ``paddle_mnist.run/1``)::
 
     schema        "paddle_mnist.run/1"
     name          run name, e.g. "adam-lr0.01-bs100-s0"
-    status        "running" | "completed" | "diverged" | "stopped_early" | "interrupted"
+    status        "running" | "completed" | "diverged" | "stopped_early" | "interrupted" | "failed"
+                  ("failed": a sweep's Ray worker died past its retries; then failure = {reason})
     config        every TrainConfig field (optimizer, lr, epochs, batch_size, seed, ...)
     config_id     hash of the config fields that change the result (not out/resume/device)
     data          {path, sha256, sizes: {train, valid, eval}, pixel_range, synthetic}
@@ -32,7 +33,7 @@ from paddle_mnist.files import read_schema_json, write_json
 
 SCHEMA = "paddle_mnist.run/1"
 RECORD_FILE = "record.json"
-STATUSES = ("running", "completed", "diverged", "stopped_early", "interrupted")
+STATUSES = ("running", "completed", "diverged", "stopped_early", "interrupted", "failed")
 FINISHED = ("completed", "diverged", "stopped_early")
 
 

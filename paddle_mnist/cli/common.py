@@ -1,10 +1,12 @@
 """What every sub-command shares: exit codes, and one line on stderr instead of a traceback."""
 
+import signal
 import sys
 from dataclasses import fields
 
 from paddle_mnist.config import TrainConfig, flag_of, value_type
 from paddle_mnist.errors import PaddleMnistError
+from paddle_mnist.executors import EXECUTORS, RAY_INSTALL
 from paddle_mnist.runtime import keep_freed_memory
 
 EXIT_OK = 0
@@ -15,6 +17,16 @@ EXIT_INTERRUPTED = 130
 
 # what `train` returns -> the exit code of the command
 STATUS_EXIT = {"diverged": EXIT_DIVERGED, "interrupted": EXIT_INTERRUPTED}
+
+
+def stop_on_sigterm():
+    """SIGTERM (a notebook's stop, `kill`) ends a command like Ctrl-C: runs end as "interrupted",
+    records stay intact, exit 130."""
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def error(message):
@@ -71,3 +83,17 @@ def config_from_args(args, **extra):
         values[f.name] = f.metadata["parse"](value) if f.metadata["parse"] else value
     values.update(extra)
     return TrainConfig(**values)
+
+
+def add_executor_arguments(parser, what="runs"):
+    """--executor and the Ray flags, shared by compare and tune."""
+    ray = parser.add_argument_group(f"distributed {what} (Ray)", f"needs the ray extra: {RAY_INSTALL}")
+    ray.add_argument("--executor", default="local", metavar="|".join(EXECUTORS),
+                     help="local: processes on this machine (default); ray: one Ray task per run")
+    ray.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
+                     help="join this Ray cluster (`ray start --head` prints it; auto: the one running here); "
+                          "default: start a one-machine Ray for this command")
+    ray.add_argument("--cpus-per-run", type=float, default=None, metavar="C",
+                     help="CPUs (and Paddle threads) per run (default: 1)")
+    ray.add_argument("--gpus-per-run", type=float, default=None, metavar="G",
+                     help="GPUs per run, a fraction shares one (default: 0, CPU)")

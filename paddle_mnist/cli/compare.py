@@ -1,18 +1,16 @@
 """`paddle-mnist compare` (and tools/compare.py): a grid of runs, locally or on Ray, then the plots."""
 
-import signal
 import sys
 import warnings
 from dataclasses import asdict
 
 from paddle_mnist.analysis import FairnessWarning
-from paddle_mnist.cli.common import EXIT_ERROR, EXIT_OK, add_config_arguments, config_from_args
+from paddle_mnist.cli.common import (EXIT_ERROR, EXIT_OK, add_config_arguments, add_executor_arguments, config_from_args,
+                                     stop_on_sigterm)
 from paddle_mnist.cli.plot import print_report
 from paddle_mnist.comparison import compare
 from paddle_mnist.config import AXIS_TYPES, LIST_FLAGS
 from paddle_mnist.errors import ConfigError
-from paddle_mnist.executors import EXECUTORS
-from paddle_mnist.ray_executor import RAY_INSTALL
 
 
 def _split(text, kind, name):
@@ -41,10 +39,6 @@ def grid_from_args(args):
     return grid
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def run_compare(args):
     base = config_from_args(args)
     grid = grid_from_args(args)
@@ -52,7 +46,7 @@ def run_compare(args):
               if k not in grid and k not in ("epochs", "data", "out", "resume")}
     # SIGTERM (`kill`, a notebook's stop) ends the sweep like Ctrl-C: runs recorded as interrupted,
     # workers ended cleanly, exit 130; the same command resumes it.
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_on_sigterm()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FairnessWarning)  # print_report prints them as one line each
         result = compare(grid=grid or None, epochs=args.epochs, jobs=args.jobs, out=args.out, data=args.data,
@@ -94,14 +88,5 @@ def add_parser(subparsers):
     p.add_argument("--no-plot", action="store_true", help="train only; draw later with `paddle-mnist plot OUT`")
     p.add_argument("--format", default="png", help="plot formats, comma-separated: png, svg, pdf")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    ray = p.add_argument_group("distributed sweeps (Ray)", f"needs the ray extra: {RAY_INSTALL}")
-    ray.add_argument("--executor", default="local", metavar="|".join(EXECUTORS),
-                     help="local: processes on this machine (default); ray: one Ray task per run")
-    ray.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
-                     help="join this Ray cluster (`ray start --head` prints it; auto: the one running here); "
-                          "default: start a one-machine Ray for this sweep")
-    ray.add_argument("--cpus-per-run", type=float, default=None, metavar="C",
-                     help="CPUs (and Paddle threads) per run (default: 1)")
-    ray.add_argument("--gpus-per-run", type=float, default=None, metavar="G",
-                     help="GPUs per run, a fraction shares one (default: 0, CPU)")
+    add_executor_arguments(p, "sweeps")
     p.set_defaults(func=run_compare)

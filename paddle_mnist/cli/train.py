@@ -1,9 +1,8 @@
 """`paddle-mnist train` (and tools/train.py): one run, its record, and an exit code for its status."""
 
 import os
-import signal
 
-from paddle_mnist.cli.common import STATUS_EXIT, add_config_arguments, config_from_args
+from paddle_mnist.cli.common import STATUS_EXIT, add_config_arguments, config_from_args, stop_on_sigterm
 from paddle_mnist.config import run_name
 from paddle_mnist.training import train
 
@@ -25,15 +24,10 @@ def summary_line(record):
     return "; ".join(parts)
 
 
-def raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def run_train(args):
     config = config_from_args(args, resume=args.resume)
     config.out = args.out or os.path.join("work", "runs", run_name(config))
-    # SIGTERM (e.g. a notebook's stop, `kill`) ends the run like Ctrl-C: recorded as interrupted.
-    signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
+    stop_on_sigterm()
     record = train(config, progress=not args.quiet)
     print(summary_line(record))
     print(f"record: {os.path.join(config.out, 'record.json')}")

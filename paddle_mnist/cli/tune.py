@@ -5,22 +5,17 @@ table); `paddle-mnist plot DIR` on a tune folder redraws them through ``plot_tun
 """
 
 import os
-import signal
 import warnings
 from dataclasses import asdict
 
 from paddle_mnist.analysis import FairnessWarning
 from paddle_mnist.analysis.tuning import redraw
-from paddle_mnist.cli.common import EXIT_OK, add_config_arguments, config_from_args
-from paddle_mnist.executors import EXECUTORS, RAY_INSTALL
+from paddle_mnist.cli.common import (EXIT_OK, add_config_arguments, add_executor_arguments, config_from_args,
+                                     stop_on_sigterm)
 from paddle_mnist.tuning import DEFAULT_OPTIMIZERS, tune
 
 SET_BY_TUNE = ("optimizer", "lr")  # what tune chooses itself: no --optimizer / --lr flag
 NOT_SHARED = SET_BY_TUNE + ("epochs", "seed", "data", "out", "resume")  # passed by name to tune()
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def run_tune(args):
@@ -29,7 +24,7 @@ def run_tune(args):
     ray = {k: getattr(args, k) for k in ("ray_address", "cpus_per_run", "gpus_per_run")
            if getattr(args, k) is not None}
     # SIGTERM (`kill`, a notebook's stop) ends it like Ctrl-C; the same command carries on later.
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_on_sigterm()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FairnessWarning)  # trials share their seed by construction
         result = tune(args.optimizers, budget=args.budget, lr_range=args.lr_range, epochs=args.epochs,
@@ -89,10 +84,5 @@ def add_parser(subparsers):
     p.add_argument("--no-plot", action="store_true", help="no figures (tune.json and tune.md only)")
     p.add_argument("--format", default="png", help="figure formats, comma-separated: png, svg, pdf")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    ray = p.add_argument_group("distributed trials (Ray)", f"needs the ray extra: {RAY_INSTALL}")
-    ray.add_argument("--executor", default="local", metavar="|".join(EXECUTORS),
-                     help="local: processes on this machine (default); ray: one Ray task per run")
-    ray.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT", help="join this Ray cluster")
-    ray.add_argument("--cpus-per-run", type=float, default=None, metavar="C", help="CPUs per run (default: 1)")
-    ray.add_argument("--gpus-per-run", type=float, default=None, metavar="G", help="GPUs per run (default: 0)")
+    add_executor_arguments(p, "trials")
     p.set_defaults(func=run_tune)
