@@ -273,3 +273,17 @@ def test_real_digits_land_in_the_course_order(course_comparison):
     print(mean)
     assert all(len(v) == 3 for v in acc.values())
     assert mean["sgd"] < mean["momentum"] < min(mean["adagrad"], mean["adam"]), mean
+
+
+def test_compare_hessian_measures_every_run_of_the_sweep(tmp_path, capsys):
+    from paddle_mnist.cli import main
+
+    out = tmp_path / "sweep"
+    code = main(["compare", "--data", "synthetic", "--model", "linear", "--optimizers", "sgd,adam", "--lrs", "0.1",
+                 "--epochs", "1", "--jobs", "1", "--no-plot", "--quiet", "--hessian", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    table = json.loads((out / "hessian.json").read_text())
+    assert sorted(r["run"] for r in table["rows"]) == ["adam-lr0.1", "sgd-lr0.1"]
+    assert all(r["lambda_max"] > 0 and r["verdict"] == "minimum" for r in table["rows"])  # a convex model
+    assert (out / "sharpness.png").stat().st_size > 0
+    assert "sharpness.png" in capsys.readouterr().out

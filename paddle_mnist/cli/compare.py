@@ -5,11 +5,13 @@ import warnings
 from dataclasses import asdict
 
 from paddle_mnist.analysis import FairnessWarning
+from paddle_mnist.analysis.curvature import sweep_table
 from paddle_mnist.cli.common import (EXIT_ERROR, EXIT_OK, add_config_arguments, add_executor_arguments, config_from_args,
                                      stop_on_sigterm)
 from paddle_mnist.cli.plot import print_report
 from paddle_mnist.comparison import compare
 from paddle_mnist.config import AXIS_TYPES, LIST_FLAGS
+from paddle_mnist.curvature import hessian_sweep
 from paddle_mnist.errors import ConfigError
 
 
@@ -57,6 +59,10 @@ def run_compare(args):
         print(f"{result['skipped']} finished run(s) skipped (already in {result['out']})")
     if result["plot"]:
         print_report(result["plot"])
+    if args.hessian:
+        swept = hessian_sweep(result["out"], formats=tuple(args.format.split(",")), progress=not args.quiet)
+        print(sweep_table({"rows": swept["rows"], "skipped": swept["skipped"]}))
+        print("\n".join(f"wrote {path}" for path in swept["files"]))
     if result["failed"]:
         failed = result["failed"]
         print(f"paddle-mnist: error: {len(failed)} of {len(result['records'])} runs failed (their Ray worker died "
@@ -87,6 +93,9 @@ def add_parser(subparsers):
     p.add_argument("--out", default=None, help="sweep directory (default: work/compare)")
     p.add_argument("--no-plot", action="store_true", help="train only; draw later with `paddle-mnist plot OUT`")
     p.add_argument("--format", default="png", help="plot formats, comma-separated: png, svg, pdf")
+    p.add_argument("--hessian", action="store_true",
+                   help="then measure every finished run's Hessian on the first 1,000 training images, as "
+                        "`paddle-mnist hessian OUT` does: OUT/hessian.json and OUT/sharpness.png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_executor_arguments(p, "sweeps")
     p.set_defaults(func=run_compare)
