@@ -6,18 +6,8 @@ the minimum is. The network has tens of thousands of parameters, so the Hessian 
 ``scipy.sparse.linalg.eigsh`` (Lanczos) only needs Hessian-vector products, and Hutchinson's
 estimator turns such products of random sign vectors into the trace.
 
-Hessian-vector products come two ways (``HessianOperator``), chosen automatically:
-
-* ``double_backward`` (exact): ``paddle.grad(..., create_graph=True)`` twice. Paddle's
-  ``cross_entropy``/``log_softmax``/``softmax`` kernels have no second derivative in dygraph, so the
-  loss is rewritten with ops that do (``smooth_loss``; tests check it equals ``paddle_mnist.loss``).
-  Used for ``linear`` and ``mlp``.
-* ``finite_difference``: (∇L(w + εv) − ∇L(w − εv)) / 2ε, for networks Paddle cannot differentiate
-  twice: the course's CNN (max-pool has no second derivative; conv's double grad misses the
-  filter-filter block). ε is scaled to the weights (the step εv has norm ``FD_STEP``·‖w‖) and the
-  gradients are summed in float64. ReLU and max-pool make the CNN's loss only piecewise smooth, so
-  this measures its curvature at the scale of that step: the largest eigenvalues hardly move with
-  the step (1e-3 to 3e-3 of ‖w‖: within 1 %), the trace does (it sums every direction, kinks included).
+Hessian-vector products come from ``paddle_mnist.hvp``: exact (double backward) for ``linear`` and
+``mlp``, central differences of gradients for the course's CNN (see that module for why and how).
 
 Everything is measured on one fixed subset (the first N training images), so every run of a sweep is
 measured on the same images.
@@ -30,179 +20,23 @@ import time
 
 import numpy as np
 import paddle
-import paddle.nn.functional as F
-from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 from tqdm.auto import tqdm
 
 from paddle_mnist.errors import ConfigError, DataError, PaddleMnistError
 from paddle_mnist.files import read_json
-from paddle_mnist.loss import build_loss
+from paddle_mnist.hvp import FD_STEP, METHODS, HessianOperator
 from paddle_mnist.record import RECORD_FILE, load_record
-from paddle_mnist.slices import check_writable, get_flat, load_run, output_name, set_flat, trainable
+from paddle_mnist.slices import check_writable, load_run, output_name
 
 SCHEMA = "paddle_mnist.hessian/1"
 SWEEP_SCHEMA = "paddle_mnist.hessian_sweep/1"
-METHODS = ("auto", "double_backward", "finite_difference")
-CHUNK = 250             # images per forward pass (the subset's gradient is summed over chunks)
-FD_STEP = 3e-3          # finite differences: ‖εv‖ = FD_STEP·‖w‖ (mlp: 1e-4 from the exact product)
 VERDICT_TOL = 1e-2      # "minimum" when λmin ≥ −VERDICT_TOL·λmax: smaller negative values are noise
 CRITICAL_TOL = 1e-3     # "at a critical point" when ‖g‖/λmax ≤ CRITICAL_TOL·‖w‖ (see at_critical_point)
 LANCZOS_TOL = 1e-3      # eigsh's relative tolerance on each eigenvalue
 LANCZOS_RESTARTS = 25   # at most ~25·ncv products per end: a bound on the time, never reached here
 SWEEP_COLUMNS = ("run", "lambda_max", "lambda_min", "trace", "trace_stderr", "verdict", "at_critical_point",
                  "gradient_norm", "loss", "method", "hvp_count", "subset_sha256")
-
-
-# ---------------------------------------------------------------------------------------------
-# The loss, written twice-differentiably
-# ---------------------------------------------------------------------------------------------
-
-def log_sum_exp(logits):
-    """log Σ_k exp(z_k) as a running sum, log(e^a + e^b) = a + softplus(b − a): exact, stable, and
-    made of ops that Paddle 2.6 and 3.x both differentiate twice (2.6 cannot do exp, 3.3 logsumexp)."""
-    total = logits[:, 0]
-    for k in range(1, logits.shape[1]):
-        total = total + F.softplus(logits[:, k] - total)
-    return total
-
-
-def smooth_loss(name):
-    """The run's loss (``paddle_mnist.loss``) with twice-differentiable ops: (logits, onehot) -> mean."""
-    if name not in ("cross_entropy", "nll", "mse"):
-        raise ConfigError(f"unknown loss {name!r}")
-
-    def loss(logits, onehot):
-        log_p = logits - log_sum_exp(logits).unsqueeze(-1)  # log-softmax
-        if name == "mse":
-            # exp(u) as sigmoid(u)/sigmoid(−u): Paddle 2.6 has no second derivative of exp
-            probs = F.sigmoid(log_p) / F.sigmoid(-log_p)
-            per_image = paddle.square(probs - onehot).sum(axis=-1)
-        else:  # cross_entropy and nll are the same function (loss.py)
-            per_image = -(log_p * onehot).sum(axis=-1)
-        return per_image.sum() * (1.0 / logits.shape[0])  # not .mean(): no double grad on Paddle 3
-
-    return loss
-
-
-# ---------------------------------------------------------------------------------------------
-# Hessian-vector products on a fixed subset
-# ---------------------------------------------------------------------------------------------
-
-def no_double_backward(model):
-    """Why Paddle cannot differentiate `model` twice (None when it can, as far as we know).
-
-    Measured on Paddle 2.6.2 and 3.3.1: max-pool has no second derivative, and conv2d's double grad
-    leaves out the filter-filter block (Hv of sum(conv(x, W)²) in W comes back empty), so a
-    network with either gets finite differences even where double backward runs without an error."""
-    nn = paddle.nn
-    kinds = {"max-pool has no second derivative in Paddle": (nn.MaxPool1D, nn.MaxPool2D, nn.MaxPool3D),
-             "conv's double grad in Paddle leaves out the filter-filter block": (nn.Conv1D, nn.Conv2D, nn.Conv3D)}
-    found = [why for why, types in kinds.items() if any(isinstance(m, types) for m in model.sublayers())]
-    return "; ".join(found) or None
-
-
-class HessianOperator:
-    """H·v of the mean loss of `model` over (images, labels), for flat float64 vectors v.
-
-    ``method``: "auto" (double backward when the network allows it, else finite differences),
-    "double_backward" or "finite_difference". ``count`` is the number of products so far."""
-
-    def __init__(self, model, images, labels, loss="cross_entropy", method="auto", chunk=CHUNK):
-        self.model = model
-        self.params = trainable(model)
-        self.shapes = [list(p.shape) for p in self.params]
-        self.sizes = [int(np.prod(s)) for s in self.shapes]
-        self.dim = sum(self.sizes)
-        self.w0 = get_flat(self.params)
-        self.images, self.labels = np.asarray(images, np.float32), np.asarray(labels).reshape(-1)
-        self.loss_fn, self.smooth_fn = build_loss(loss), smooth_loss(loss)
-        self.chunk = chunk
-        self.count, self.seconds = 0, 0.0
-        self.method, self.reason = self._choose(method)
-        self.epsilon = FD_STEP * max(float(np.linalg.norm(self.w0)), 1.0)  # ‖εv‖ for any v
-        model.eval()
-
-    def set_weights(self, flat):
-        set_flat(self.params, flat)
-
-    def _flat(self, tensors):
-        return np.concatenate([t.numpy().astype(np.float64).ravel() for t in tensors])
-
-    def _chunks(self):
-        n = len(self.labels)
-        for i in range(0, n, self.chunk):
-            x = paddle.to_tensor(self.images[i:i + self.chunk])
-            y = paddle.to_tensor(self.labels[i:i + self.chunk].astype(np.int64))
-            yield x, y, len(y) / n
-
-    # -- the mean loss and its gradient over the subset --
-    def loss_and_gradient(self):
-        """Loss and gradient at the current weights, summed over chunks in float64."""
-        loss, grad = 0.0, np.zeros(self.dim)
-        for x, y, share in self._chunks():
-            value = self.loss_fn(self.model(x), y.reshape([-1, 1])) * share
-            grad += self._flat(paddle.grad(value, self.params))
-            loss += float(value)
-        return loss, grad
-
-    # -- the two ways to H·v --
-    def _double_backward(self, v, images=None):
-        vs = [paddle.to_tensor(piece.reshape(s).astype(np.float32))
-              for piece, s in zip(np.split(v, np.cumsum(self.sizes)[:-1]), self.shapes)]
-        hv = np.zeros(self.dim)
-        for x, y, share in self._chunks() if images is None else [images]:
-            logits = self.model(x)
-            onehot = F.one_hot(y, num_classes=logits.shape[-1]).astype(logits.dtype)
-            value = self.smooth_fn(logits, onehot) * share
-            grads = paddle.grad(value, self.params, create_graph=True)
-            g_dot_v = sum((g * u).sum() for g, u in zip(grads, vs))
-            hv += self._flat(paddle.grad(g_dot_v, self.params))
-        return hv
-
-    def _finite_difference(self, v):
-        eps = self.epsilon / max(float(np.linalg.norm(v)), 1e-300)
-        try:
-            self.set_weights(self.w0 + eps * v)
-            g_plus = self.loss_and_gradient()[1]
-            self.set_weights(self.w0 - eps * v)
-            g_minus = self.loss_and_gradient()[1]
-        finally:
-            self.set_weights(self.w0)
-        return (g_plus - g_minus) / (2 * eps)
-
-    def _choose(self, method):
-        """Double backward where Paddle can do it (tried once on two images), else finite differences."""
-        if method not in METHODS:
-            raise ConfigError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
-        if method != "auto":
-            return method, "asked for"
-        reason = no_double_backward(self.model)
-        if reason:
-            return "finite_difference", reason
-        try:
-            x = paddle.to_tensor(self.images[:2])
-            y = paddle.to_tensor(self.labels[:2].astype(np.int64))
-            self._double_backward(np.ones(self.dim), images=(x, y, 1.0))
-        except (RuntimeError, ValueError) as e:  # "The Op ... doesn't have any grad op"
-            return "finite_difference", f"no double backward: {str(e).splitlines()[0][:120]}"
-        return "double_backward", "exact (paddle.grad with create_graph=True)"
-
-    def __call__(self, v):
-        v = np.asarray(v, dtype=np.float64).ravel()
-        start = time.perf_counter()
-        hv = self._double_backward(v) if self.method == "double_backward" else self._finite_difference(v)
-        self.count += 1
-        self.seconds += time.perf_counter() - start
-        return hv
-
-    def as_linear_operator(self, shift=0.0, bar=None):
-        """(H − shift·I) as a scipy LinearOperator (a shift moves the stopping rule, see eigenvalues)."""
-        def matvec(v):
-            if bar is not None:
-                bar.update(1)
-            v = np.asarray(v, dtype=np.float64).ravel()
-            return self(v) - shift * v
-        return LinearOperator((self.dim, self.dim), matvec=matvec, dtype=np.float64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,8 +141,11 @@ def measure(model, images, labels, loss="cross_entropy", *, top=3, bottom=3, pro
         "verdict_rule": f"minimum when lambda_min >= -{tol:g} * lambda_max, else saddle",
         "parameters": op.dim, "images": len(op.labels), "loss_function": loss,
         "method": op.method, "method_reason": op.reason,
-        "epsilon": op.epsilon if op.method == "finite_difference" else None,
-        "epsilon_rule": f"||eps*v|| = {FD_STEP:g} * ||w||" if op.method == "finite_difference" else None,
+        "epsilon": FD_STEP if op.method == "finite_difference" else None,
+        "epsilon_rule": (f"eps = {FD_STEP:g} / max over parameter tensors g of ||v_g|| / ||w_g||: no tensor "
+                         f"moves by more than {FD_STEP:g} of its norm" if op.method == "finite_difference" else None),
+        "pattern": ("ReLU and max-pool pattern of the base weights held fixed" if op.patterns is not None
+                    else None),
         "lanczos": {"tol": LANCZOS_TOL,
                     "top": {k: hi[k] for k in ("lanczos_products", "converged", "asked")},
                     "bottom": {**{k: lo[k] for k in ("lanczos_products", "converged", "asked")},

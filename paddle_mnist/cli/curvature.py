@@ -99,9 +99,9 @@ def run_landscape(args):
     r = landscape(args.run_dir, args.kind, span=args.range, images=args.images, seed=args.seed,
                   weights=args.weights, data=args.data, formats=formats, progress=not args.quiet)
     losses = [v for row in (r["loss"] if r["kind"] == "plane" else [r["loss"]]) for v in row if v is not None]
-    line = (f"{r['run']}: {r['kind']} slice, {len(losses)} finite points, loss {min(losses):.4g} to "
-            f"{max(losses):.4g}; at the trained weights {r['centre']['loss']:.4g} "
-            f"(accuracy {r['centre']['accuracy']:.1%})")
+    spread = f", loss {min(losses):.4g} to {max(losses):.4g}" if losses else ""
+    line = (f"{r['run']}: {r['kind']} slice, {len(losses)} finite points{spread}; at the trained weights "
+            f"{r['centre']['loss']:.4g} (accuracy {r['centre']['accuracy']:.1%})")
     if r["kind"] == "interpolate":
         line += f"; at the initial weights {r['init']['loss']:.4g}"
     print(line)
