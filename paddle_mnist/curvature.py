@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from paddle_mnist.errors import ConfigError, DataError, PaddleMnistError
 from paddle_mnist.files import read_json
-from paddle_mnist.hvp import FD_STEP, METHODS, HessianOperator
+from paddle_mnist.hvp import FD_STEP, METHODS, VERSION, HessianOperator
 from paddle_mnist.record import RECORD_FILE, load_record
 from paddle_mnist.slices import check_writable, load_run, output_name
 
@@ -174,7 +174,7 @@ def hessian(run_dir, *, weights="best", images=1000, top=3, bottom=3, probes=50,
     run = load_run(run_dir, weights, data, images)
     record = run.record
     result = {"schema": SCHEMA, "run": record["name"], "weights": weights, "status": record.get("status"),
-              "config_id": record.get("config_id"), "settings": dict(images=images, **measure_args),
+              "config_id": record.get("config_id"), "settings": dict(images=images, hvp=VERSION, **measure_args),
               "config": {k: record["config"].get(k) for k in ("model", "optimizer", "lr", "epochs", "seed", "loss")},
               "subset_sha256": run.subset_sha256, "data_sha256": record["data"].get("sha256")}
     result.update(measure(run.model, run.images, run.labels, record["config"]["loss"],
@@ -238,7 +238,7 @@ def hessian_sweep(sweep_dir, *, images=1000, top=3, bottom=3, probes=50, weights
     if not run_dirs:
         raise DataError(f"{sweep_dir}: no runs (neither a run folder nor a sweep with run records)")
     check_writable(sweep_dir)
-    settings = dict(images=images, top=top, bottom=bottom, probes=probes, method=method, seed=seed)
+    settings = dict(images=images, hvp=VERSION, top=top, bottom=bottom, probes=probes, method=method, seed=seed)
     rows, skipped = [], []
     for run_dir in tqdm(run_dirs, desc="hessian", unit="run", disable=not progress):
         record = load_record(run_dir)

@@ -40,6 +40,9 @@ METHODS = ("auto", "double_backward", "finite_difference")
 CHUNK = 250       # images per forward pass
 FD_STEP = 3e-3    # finite differences: no parameter tensor moves by more than this share of its norm
 FD_FLOOR = 1e-3   # ... where a tensor's norm counts as at least this share of ‖w‖ (zero biases at init)
+# what a saved measurement was made with: a sweep reuses a run's hessian.json only when this matches
+VERSION = (f"double backward with the smooth loss; central differences, {FD_STEP:g} per tensor "
+           f"(floor {FD_FLOOR:g}), the CNN's pattern held")
 
 
 def log_sum_exp(logits):
