@@ -9,8 +9,8 @@ estimator turns such products of random sign vectors into the trace.
 Hessian-vector products come from ``paddle_mnist.hvp``: exact (double backward) for ``linear`` and
 ``mlp``, central differences of gradients for the course's CNN (see that module for why and how).
 
-Everything is measured on one fixed subset (the first N training images), so every run of a sweep is
-measured on the same images.
+Everything is measured on one fixed subset of the training images (``slices.subset_indices``), so
+every run of a sweep is measured on the same images.
 """
 
 import glob
@@ -27,7 +27,7 @@ from paddle_mnist.errors import ConfigError, DataError, PaddleMnistError
 from paddle_mnist.files import read_json
 from paddle_mnist.hvp import FD_STEP, METHODS, VERSION, HessianOperator
 from paddle_mnist.record import RECORD_FILE, load_record
-from paddle_mnist.slices import check_writable, load_run, output_name
+from paddle_mnist.slices import SUBSET_RULE, check_writable, load_run, output_name
 
 SCHEMA = "paddle_mnist.hessian/1"
 SWEEP_SCHEMA = "paddle_mnist.hessian_sweep/1"
@@ -176,7 +176,7 @@ def hessian(run_dir, *, weights="best", images=1000, top=3, bottom=3, probes=50,
     result = {"schema": SCHEMA, "run": record["name"], "weights": weights, "status": record.get("status"),
               "config_id": record.get("config_id"), "settings": dict(images=images, hvp=VERSION, **measure_args),
               "config": {k: record["config"].get(k) for k in ("model", "optimizer", "lr", "epochs", "seed", "loss")},
-              "subset_sha256": run.subset_sha256, "data_sha256": record["data"].get("sha256")}
+              "subset": SUBSET_RULE, "subset_sha256": run.subset_sha256, "data_sha256": record["data"].get("sha256")}
     result.update(measure(run.model, run.images, run.labels, record["config"]["loss"],
                           progress=progress, **measure_args))
     if write:

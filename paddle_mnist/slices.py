@@ -35,6 +35,8 @@ WEIGHTS = ("best", "last", "init")
 KINDS = ("random", "interpolate", "plane")
 DEFAULT_RANGES = {"random": "-1:1:41", "interpolate": "-0.25:1.25:31", "plane": "-1:1:21"}
 CHUNK = 250  # images per forward pass
+SUBSET_SEED = 0  # which training images are measured (subset_indices): the same for every run
+SUBSET_RULE = f"images of the train split drawn without replacement with seed {SUBSET_SEED}, in file order"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,8 +105,17 @@ def load_weights(run_dir, record, weights):
     return model
 
 
+def subset_indices(n_train, images):
+    """Which training images are measured: `images` of them drawn by a fixed seed, in file order.
+
+    Not simply the first N: a file may be sorted by label (the project's 5,000 real training digits
+    are, 500 of each: its first 1,000 are only 0s and 1s). The seed never depends on the run, so every
+    run trained on the same data is measured on the same images."""
+    return np.sort(np.random.default_rng(SUBSET_SEED).permutation(n_train)[:images])
+
+
 def load_subset(record, data=None, images=1000):
-    """The first `images` training images of the run's data (or `data`, which must hash the same)."""
+    """`images` training images of the run's data (``subset_indices``); `data` must hash the same."""
     n_train = ((record.get("data") or {}).get("sizes") or {}).get("train")
     if not isinstance(images, int) or images < 1 or (n_train and images > n_train):
         raise ConfigError(f"--images must be between 1 and {n_train or 'the train split size'}"
@@ -118,8 +129,9 @@ def load_subset(record, data=None, images=1000):
                         f"(sha256 {dataset.info['sha256'][:12]}, the record's {want[:12]})")
     if images > len(dataset.train.labels):
         raise ConfigError(f"--images must be at most {len(dataset.train.labels)} (the train split), not {images}")
-    x = np.asarray(dataset.train.images[:images], dtype=np.float32)
-    y = np.asarray(dataset.train.labels[:images], dtype=np.int64).reshape(-1)
+    chosen = subset_indices(len(dataset.train.labels), images)
+    x = np.asarray(dataset.train.images[chosen], dtype=np.float32)
+    y = np.asarray(dataset.train.labels[chosen], dtype=np.int64).reshape(-1)
     digest = hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest()
     return x, y, digest
 
@@ -258,7 +270,7 @@ def landscape(run_dir, kind="random", *, span=None, images=1000, seed=0, weights
     w = get_flat(trainable(run.model))
     centre_loss, centre_acc = loss_and_accuracy(run.model, run.images, run.labels, loss)
     result = {"schema": SCHEMA, "kind": kind, "run": run.record["name"], "weights": weights,
-              "images": len(run.labels), "subset_sha256": run.subset_sha256,
+              "images": len(run.labels), "subset": SUBSET_RULE, "subset_sha256": run.subset_sha256,
               "data_sha256": run.record["data"].get("sha256"), "loss_function": loss,
               "config": {k: run.record["config"].get(k) for k in ("model", "optimizer", "lr", "epochs", "seed")},
               "centre": {"loss": centre_loss, "accuracy": centre_acc}, "alphas": alphas.tolist()}

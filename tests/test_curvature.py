@@ -17,7 +17,7 @@ from paddle_mnist.comparison import compare
 from paddle_mnist.data import build_synthetic_json, load_dataset
 from paddle_mnist.loss import build_loss
 from paddle_mnist.model import build_model
-from paddle_mnist.slices import load_run
+from paddle_mnist.slices import load_run, subset_indices
 from paddle_mnist.training import TrainConfig, train
 
 ISSUE_FIELDS = ("top_eigenvalues", "bottom_eigenvalues", "residuals", "trace", "trace_stderr", "gradient_norm",
@@ -294,4 +294,14 @@ def test_bad_input_through_the_real_command(runs, tmp_path):
 def test_synthetic_runs_find_their_data_from_the_record(runs):
     run = load_run(runs["linear"], images=10)
     assert run.record["data"]["path"] == "synthetic"
-    assert np.array_equal(run.images, load_dataset("synthetic").train.images[:10])
+    chosen = subset_indices(1000, 10)
+    assert np.array_equal(run.images, load_dataset("synthetic").train.images[chosen])
+
+
+def test_the_subset_is_a_fixed_draw_not_the_first_images(real15k):
+    """The real digits' training split is sorted by label: its first 1,000 are only 0s and 1s."""
+    labels = load_dataset(real15k).train.labels
+    assert set(labels[:1000]) == {0, 1}
+    chosen = subset_indices(len(labels), 1000)
+    assert np.array_equal(chosen, subset_indices(len(labels), 1000)) and len(set(chosen)) == 1000
+    assert np.bincount(labels[chosen], minlength=10).min() > 60  # every digit, about 100 each

@@ -17,7 +17,7 @@ def add_parser(subparsers):
 
 def _common(p, what):
     p.add_argument("--images", type=int, default=1000,
-                   help=f"{what} on the first N training images (default: 1000; the same for every run)")
+                   help=f"{what} on N training images, a fixed draw, the same for every run (default: 1000)")
     p.add_argument("--weights", default="best", choices=["best", "last", "init"],
                    help="best.pdparams (default), last.pdckpt, or the run's initial weights from its seed")
     p.add_argument("--data", default=None,
