@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from paddle_mnist.errors import ConfigError, DataError, PaddleMnistError
 from paddle_mnist.files import read_json
-from paddle_mnist.hvp import FD_STEP, METHODS, VERSION, HessianOperator
+from paddle_mnist.hvp import FD_FLOOR, FD_STEP, METHODS, VERSION, HessianOperator
 from paddle_mnist.record import RECORD_FILE, load_record
 from paddle_mnist.slices import SUBSET_RULE, check_writable, load_run, output_name
 
@@ -142,8 +142,9 @@ def measure(model, images, labels, loss="cross_entropy", *, top=3, bottom=3, pro
         "parameters": op.dim, "images": len(op.labels), "loss_function": loss,
         "method": op.method, "method_reason": op.reason,
         "epsilon": FD_STEP if op.method == "finite_difference" else None,
-        "epsilon_rule": (f"eps = {FD_STEP:g} / max over parameter tensors g of ||v_g|| / ||w_g||: no tensor "
-                         f"moves by more than {FD_STEP:g} of its norm" if op.method == "finite_difference" else None),
+        "epsilon_rule": (f"eps = {FD_STEP:g} / max over parameter tensors g of ||v_g|| / max(||w_g||, "
+                         f"{FD_FLOOR:g}*||w||): no tensor moves by more than {FD_STEP:g} of its norm"
+                         if op.method == "finite_difference" else None),
         "pattern": ("ReLU and max-pool pattern of the base weights held fixed" if op.patterns is not None
                     else None),
         "lanczos": {"tol": LANCZOS_TOL,
@@ -161,7 +162,7 @@ def measure(model, images, labels, loss="cross_entropy", *, top=3, bottom=3, pro
 
 def hessian(run_dir, *, weights="best", images=1000, top=3, bottom=3, probes=50, data=None,
             method="auto", seed=0, formats=("png",), progress=True, write=True):
-    """Measure one run folder at its `weights` on its first `images` training images; writes
+    """Measure one run folder at its `weights` on `images` training images (a fixed draw); writes
     RUN_DIR/hessian.json (hessian-last.json, hessian-init.json) and the eigenvalue figure."""
     from paddle_mnist.analysis.curvature import figure_eigenvalues
     from paddle_mnist.analysis.style import save_figure

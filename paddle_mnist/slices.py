@@ -139,8 +139,8 @@ def load_subset(record, data=None, images=1000):
 def load_run(run_dir, weights="best", data=None, images=1000):
     """A run folder's record, its network at `weights`, and the subset: a RunPoint."""
     record = load_record(run_dir)
-    x, y, digest = load_subset(record, data, images)  # before the weights: cheap checks first
-    model = load_weights(run_dir, record, weights)
+    model = load_weights(run_dir, record, weights)  # before the data: a bad run folder costs nothing
+    x, y, digest = load_subset(record, data, images)
     return RunPoint(record, model, x, y, digest, weights)
 
 
