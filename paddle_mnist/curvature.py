@@ -23,6 +23,7 @@ import paddle
 from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 from tqdm.auto import tqdm
 
+from paddle_mnist.analysis.curvature import SWEEP_FILE, SWEEP_SCHEMA
 from paddle_mnist.errors import ConfigError, DataError, PaddleMnistError
 from paddle_mnist.files import read_json
 from paddle_mnist.hvp import FD_FLOOR, FD_STEP, METHODS, VERSION, HessianOperator
@@ -30,7 +31,6 @@ from paddle_mnist.record import RECORD_FILE, load_record
 from paddle_mnist.slices import SUBSET_RULE, check_writable, load_run, output_name
 
 SCHEMA = "paddle_mnist.hessian/1"
-SWEEP_SCHEMA = "paddle_mnist.hessian_sweep/1"
 VERDICT_TOL = 1e-2      # "minimum" when λmin ≥ −VERDICT_TOL·λmax: smaller negative values are noise
 CRITICAL_TOL = 1e-3     # "at a critical point" when ‖g‖/λmax ≤ CRITICAL_TOL·‖w‖ (see at_critical_point)
 LANCZOS_TOL = 1e-3      # eigsh's relative tolerance on each eigenvalue
@@ -254,6 +254,6 @@ def hessian_sweep(sweep_dir, *, images=1000, top=3, bottom=3, probes=50, weights
         raise DataError(f"{sweep_dir}: its runs were trained on different data; measure them one by one")
     table = {"schema": SWEEP_SCHEMA, "weights": weights, **settings, "rows": rows, "skipped": skipped}
     files = save_figure(figure_sharpness(table), sweep_dir, "sharpness", formats)
-    files.append(os.path.join(sweep_dir, "hessian.json"))
+    files.append(os.path.join(sweep_dir, SWEEP_FILE))
     write_json(files[-1], table)
     return {"rows": rows, "skipped": skipped, "by_name": {r["run"]: r for r in rows}, "files": files}

@@ -11,7 +11,7 @@ Three pictures of the training loss (and accuracy) on a fixed subset, from a run
   (α = 1): Goodfellow, Vinyals and Saxe's (2015) question, is there a barrier on the straight line?
 * ``plane``: L(w + α·d1 + β·d2) on a grid, with two such directions.
 
-``load_run`` (the run's record, its weights and the first N training images) is shared with
+``load_run`` (the run's record, its weights and a fixed draw of N training images) is shared with
 ``paddle_mnist.curvature``.
 """
 

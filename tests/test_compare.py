@@ -1,5 +1,6 @@
 """Comparisons: grid expansion, fairness, resume after SIGKILL, divergence, errors, the course's order."""
 
+import csv
 import importlib.util
 import json
 import os
@@ -287,3 +288,34 @@ def test_compare_hessian_measures_every_run_of_the_sweep(tmp_path, capsys):
     assert all(r["lambda_max"] > 0 and r["verdict"] == "minimum" for r in table["rows"])  # a convex model
     assert (out / "sharpness.png").stat().st_size > 0
     assert "sharpness.png" in capsys.readouterr().out
+
+
+def test_summary_carries_lambda_max_and_verdict_of_a_hessian_sweep(tmp_path, capsys):
+    """compare --hessian measures before it plots, so the summary has λmax and the verdict; `plot`
+    reads them from SWEEP_DIR/hessian.json again, and drops a row that no longer fits its run."""
+    from paddle_mnist.cli import main
+
+    out = tmp_path / "sweep"
+    code = main(["compare", "--data", "synthetic", "--model", "linear", "--optimizers", "sgd,adam", "--lrs", "0.1",
+                 "--epochs", "1", "--jobs", "1", "--quiet", "--hessian", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    lam = {r["run"]: r["lambda_max"] for r in json.loads((out / "hessian.json").read_text())["rows"]}
+    with open(out / "summary.csv") as f:
+        rows = {r["name"]: r for r in csv.DictReader(f)}
+    assert {name: float(r["lambda_max"]) for name, r in rows.items()} == lam
+    assert {r["verdict"] for r in rows.values()} == {"minimum"}
+    md = (out / "summary.md").read_text()
+    assert "| λmax | verdict |" in md and f"{lam['sgd-lr0.1']:.4f} | minimum |" in md
+    assert "λmax" in capsys.readouterr().out  # the printed summary too
+
+    table = json.loads((out / "hessian.json").read_text())
+    table["rows"] = [dict(r, epochs=5) if r["run"] == "sgd-lr0.1" else r for r in table["rows"]]
+    (out / "hessian.json").write_text(json.dumps(table))  # as if sgd had been trained further since
+    assert main(["plot", str(out)]) == 0
+    with open(out / "summary.csv") as f:
+        rows = {r["name"]: r for r in csv.DictReader(f)}
+    assert rows["sgd-lr0.1"]["lambda_max"] == "" and float(rows["adam-lr0.1"]["lambda_max"]) == lam["adam-lr0.1"]
+
+    (out / "hessian.json").write_text("{not json")
+    assert main(["plot", str(out)]) == 1
+    assert "hessian.json: not a hessian sweep table" in capsys.readouterr().err

@@ -4,13 +4,21 @@
 ``figure_eigenvalues`` (both ends of the Hessian's spectrum, one panel per run), ``figure_sharpness``
 (a sweep: λmax against the learning rate, one line per optimizer), ``figure_landscape`` (a 1-D slice
 with loss and accuracy, or a plane as two contour maps), ``figure_slices`` (several 1-D slices on one
-axis) and ``sweep_table`` (the sweep's numbers as text).
+axis), ``sweep_table`` (the sweep's numbers as text) and ``sweep_curvature`` (a sweep's λmax and
+verdict per run, for the summary table).
 """
+
+import json
+import os
 
 import numpy as np
 
 from paddle_mnist.analysis.style import new_figure, optimizer_colours
+from paddle_mnist.errors import DataError
 from paddle_mnist.files import read_json
+
+SWEEP_SCHEMA = "paddle_mnist.hessian_sweep/1"
+SWEEP_FILE = "hessian.json"  # SWEEP_DIR/hessian.json: the table `hessian SWEEP_DIR` writes
 
 
 def _load(result):
@@ -99,6 +107,25 @@ def sweep_table(table):
     for s in t.get("skipped", []):
         lines.append(f"{s['run'][:24]:24} skipped: {s['status']}")
     return "\n".join(lines)
+
+
+def sweep_curvature(path, records):
+    """{run name: its row of the sweep table at `path`} for the runs of `records` it measured as they
+    are now ({} when `path` is not a sweep table, e.g. a single run's own hessian.json). A row whose
+    config differs from the run's record (the run was trained further since) is left out: it would
+    describe other weights."""
+    if not os.path.isfile(path):
+        return {}
+    try:
+        table = read_json(path)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not a hessian sweep table (not valid JSON: {e})") from None
+    if not isinstance(table, dict) or table.get("schema") != SWEEP_SCHEMA:
+        return {}
+    configs = {r["name"]: r.get("config") or {} for r in records}
+    return {row["run"]: row for row in table.get("rows", [])
+            if row.get("run") in configs
+            and all(row[k] == v for k, v in configs[row["run"]].items() if k in row)}
 
 
 def _masked(values):

@@ -7,7 +7,8 @@ Reading a folder ``DIR`` (its ``**/record.json``), it writes into DIR (or ``out`
 - ``lr_sensitivity``: final validation accuracy and loss against the learning rate
 - ``epochs``: train/valid loss and accuracy per epoch (the four panels of DeepOBS)
 - ``seeds``: mean ± 1 std over seeds (only when runs were repeated with several seeds)
-- ``summary.md`` and ``summary.csv``: the best learning rate per optimizer, then every run
+- ``summary.md`` and ``summary.csv``: the best learning rate per optimizer, then every run (with λmax
+  and the verdict when DIR holds a hessian sweep table, ``hessian.json``)
 
 A figure with nothing to show is skipped with a reason (and an older file of it removed).
 """
@@ -15,6 +16,7 @@ A figure with nothing to show is skipped with a reason (and an older file of it 
 import os
 import warnings
 
+from paddle_mnist.analysis.curvature import SWEEP_FILE, sweep_curvature
 from paddle_mnist.analysis.curves import (auto_window, figure_loss_by_lr, figure_loss_by_optimizer,
                                           figure_seeds)
 from paddle_mnist.analysis.runs import FairnessWarning, as_runs, step_losses
@@ -27,13 +29,15 @@ NO_STEPS = "no run has a recorded step loss"
 WARNING = "warning: "  # how report_lines marks a fairness warning
 
 
-def plot(directory_or_records, *, out=None, formats=("png",), smooth=None, show=False):
+def plot(directory_or_records, *, out=None, formats=("png",), smooth=None, show=False, curvature=None):
     """Draw the comparison figures and the summary from run records.
 
     `directory_or_records`: a directory (its record.json files, at any depth; figures go there unless
     `out` says otherwise) or a list of record dicts (written only when `out` is given).
     `smooth`: running-mean window in optimizer steps for the dark loss lines (None: about 1/30 of
     the run; 1: none). `show`: also display the figures (pyplot; in a notebook they appear inline).
+    `curvature`: a hessian sweep table (``paddle-mnist hessian DIR`` writes DIR/hessian.json) whose
+    λmax and verdict join the summary; by default DIR/hessian.json when reading a directory.
 
     Returns ``{"figures": {name: Figure}, "files": [paths], "summary": rows, "skipped": {name: why},
     "warnings": [lines]}``.
@@ -49,7 +53,9 @@ def plot(directory_or_records, *, out=None, formats=("png",), smooth=None, show=
         warnings.warn(line, FairnessWarning, stacklevel=2)
     window = auto_window(runs) if smooth is None else max(1, smooth)
     figures, skipped = _figures(runs, window, show)
-    rows = summary_rows(runs)
+    if curvature is None and isinstance(directory_or_records, (str, os.PathLike)):
+        curvature = os.path.join(directory_or_records, SWEEP_FILE)
+    rows = summary_rows(runs, sweep_curvature(curvature, runs.records) if curvature else None)
     files = [] if out is None else _write(out, figures, skipped, rows, formats)
     if show:
         show_figures()

@@ -16,6 +16,7 @@ from paddle_mnist.record import FINISHED
 RUN_COLUMNS = ["name", "optimizer", "lr"]
 RESULT_COLUMNS = ["seed", "status", "epochs_done", "train_loss", "valid_loss", "valid_acc", "eval_acc",
                   "seconds", "best"]
+CURVATURE_COLUMNS = ["lambda_max", "verdict"]  # from a hessian sweep of the runs, when there is one
 
 
 def _rank(group):
@@ -36,12 +37,14 @@ def _best_groups(groups):
     return best
 
 
-def summary_rows(records):
+def summary_rows(records, curvature=None):
     """One row per run (a dict, ready for CSV): its config axes and final numbers, exactly as recorded.
 
     ``best`` is "yes" for the runs of the best learning rate of their optimizer (per combination of the
     other varying fields): the highest final validation accuracy (mean over seeds), ties going to the
-    lower validation loss; a learning rate where a run diverged is never the best.
+    lower validation loss; a learning rate where a run diverged is never the best. `curvature`
+    ({run name: row of a hessian sweep}, see ``analysis.curvature.sweep_curvature``) adds λmax and
+    the verdict of the runs it measured.
     """
     runs = as_runs(records)
     best = _best_groups(runs.groups)
@@ -63,6 +66,9 @@ def summary_rows(records):
                 "seconds": (r.get("timing") or {}).get("wall_seconds"),
                 "best": "yes" if id(g) in best else "",
             })
+            if curvature:
+                measured = curvature.get(r["name"], {})
+                row.update({k: measured.get(k) for k in CURVATURE_COLUMNS})
             rows.append(row)
     return rows
 
@@ -70,7 +76,7 @@ def summary_rows(records):
 def _extra_keys(rows):
     keys = []
     for row in rows:
-        keys += [k for k in row if k not in RUN_COLUMNS + RESULT_COLUMNS and k not in keys]
+        keys += [k for k in row if k not in RUN_COLUMNS + RESULT_COLUMNS + CURVATURE_COLUMNS and k not in keys]
     return keys
 
 
@@ -102,13 +108,24 @@ def _table(header, body):
     return "\n".join(lines)
 
 
-def _best_cells(line_rows):
-    """best lr, valid acc, eval acc, seconds, status of one optimizer (+ other fields), over seeds."""
+def _has_curvature(rows):
+    return any("lambda_max" in r for r in rows)
+
+
+def _curvature_cells(rows):
+    """λmax (mean ± std over seeds) and the verdict(s) of some runs."""
+    verdicts = sorted({r["verdict"] for r in rows if r.get("verdict")})
+    return [_mean_text([r.get("lambda_max") for r in rows], _num), ", ".join(verdicts) or "–"]
+
+
+def _best_cells(line_rows, curvature):
+    """best lr, valid acc, eval acc, seconds, status (and λmax, verdict) of one optimizer (+ other
+    fields), over seeds."""
     chosen = [r for r in line_rows if r["best"] == "yes"]
     if not chosen:
         all_diverged = all(r["status"] == "diverged" for r in line_rows)
         why = "every run diverged" if all_diverged else "no run finished an epoch"
-        return ["–", "–", "–", "–", why]
+        return ["–", "–", "–", "–", why] + (["–", "–"] if curvature else [])
     status = ", ".join(sorted({str(r["status"]) for r in chosen}))
     if len(chosen) > 1:
         status += f" ({len(chosen)} seeds)"
@@ -116,46 +133,53 @@ def _best_cells(line_rows):
             _mean_text([r["valid_acc"] for r in chosen], _pct),
             _mean_text([r["eval_acc"] for r in chosen], _pct),
             _mean_text([r["seconds"] for r in chosen], _secs),
-            status]
+            status] + (_curvature_cells(chosen) if curvature else [])
 
 
-def _run_cells(r):
+def _run_cells(r, curvature):
     status = f"**{r['status']}**" if r["status"] == "diverged" else r["status"]
-    return [status, r["epochs_done"], _num(r["train_loss"]), _num(r["valid_loss"]), _pct(r["valid_acc"]),
-            _pct(r["eval_acc"]), _secs(r["seconds"]), "✓" if r["best"] else ""]
+    return ([status, r["epochs_done"], _num(r["train_loss"]), _num(r["valid_loss"]), _pct(r["valid_acc"]),
+             _pct(r["eval_acc"]), _secs(r["seconds"]), "✓" if r["best"] else ""]
+            + (_curvature_cells([r]) if curvature else []))
 
 
 def summary_markdown(rows):
     """The summary as Markdown: the best learning rate per optimizer, then every run."""
     extras = _extra_keys(rows)
+    curvature = _has_curvature(rows)
+    curvature_header = ["λmax", "verdict"] if curvature else []
     seed = ["seed"] if len({canon(r.get("seed")) for r in rows}) > 1 else []
     lines = {}
     for row in rows:
         lines.setdefault((row["optimizer"],) + tuple(canon(row.get(k)) for k in extras), []).append(row)
-    best_body = [[group[0]["optimizer"]] + [fmt(group[0].get(k)) for k in extras] + _best_cells(group)
+    best_body = [[group[0]["optimizer"]] + [fmt(group[0].get(k)) for k in extras] + _best_cells(group, curvature)
                  for group in lines.values()]
     run_body = [[r["name"], r["optimizer"], fmt(r["lr"])] + [fmt(r.get(k)) for k in extras + seed]
-                + _run_cells(r) for r in rows]
+                + _run_cells(r, curvature) for r in rows]
     text = [
         "## Best learning rate per optimizer",
         "",
         "Chosen by final validation accuracy (mean ± std over seeds), ties to the lower validation "
-        "loss; a learning rate where a run diverged is never chosen. Eval = the held-out eval split.",
+        "loss; a learning rate where a run diverged is never chosen. Eval = the held-out eval split."
+        + (" λmax and verdict: the Hessian's largest eigenvalue and minimum/saddle, from "
+           "`paddle-mnist hessian` (hessian.json)." if curvature else ""),
         "",
-        _table(["optimizer"] + extras + ["best lr", "valid acc", "eval acc", "seconds", "status"], best_body),
+        _table(["optimizer"] + extras + ["best lr", "valid acc", "eval acc", "seconds", "status"]
+               + curvature_header, best_body),
         "",
         "## All runs",
         "",
         _table(["run", "optimizer", "lr"] + extras + seed + ["status", "epochs done", "train loss",
                                                            "valid loss", "valid acc", "eval acc",
-                                                           "seconds", "best"], run_body),
+                                                           "seconds", "best"] + curvature_header,
+               run_body),
     ]
     return "\n".join(text) + "\n"
 
 
 def summary_csv(rows):
     """The per-run rows as CSV text: full-precision numbers, empty cells for missing values."""
-    columns = RUN_COLUMNS + _extra_keys(rows) + RESULT_COLUMNS
+    columns = RUN_COLUMNS + _extra_keys(rows) + RESULT_COLUMNS + (CURVATURE_COLUMNS if _has_curvature(rows) else [])
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
