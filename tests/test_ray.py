@@ -148,6 +148,18 @@ class TestOneMachine:
         assert json.loads((tmp_path / "manifest.json").read_text())["runs"][0]["name"] in NAMES
         assert result["failed"] == [] and load_records(tmp_path) == records
 
+    def test_runs_never_train_on_more_cpus_than_there_are(self, ray_here, tmp_path):
+        """2 CPUs, 2 per run: one run at a time, also while a run ships an epoch to the driver (a task
+        that waits in ray.get lends its CPUs to the next task, which then keeps them)."""
+        sweep = dict(SWEEP, optimizers=["sgd"], epochs=4, batch_size=50)
+        thread, box = in_thread(**sweep, executor="ray", cpus_per_run=2, out=str(tmp_path))
+        most = 0
+        while thread.is_alive():
+            most = max(most, len(training_workers()))
+            time.sleep(0.01)
+        assert "error" not in box, box.get("error")
+        assert most == 1 and {r["status"] for r in box["result"]["records"]} == {"completed"}
+
     def test_killed_worker_is_retried_or_recorded_failed(self, ray_here, local_records, tmp_path):
         # no retries: the killed run is recorded as failed, with the reason, and the sweep finishes
         thread, box = in_thread(**SWEEP, executor="ray", out=str(tmp_path), ray_retries=0)
