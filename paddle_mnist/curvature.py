@@ -100,8 +100,9 @@ def at_critical_point(gradient_norm, lambda_max, weight_norm, tol=CRITICAL_TOL):
     return bool(gradient_norm <= tol * abs(lambda_max) * weight_norm)
 
 
-def check_options(top, bottom, probes, method):
-    for name, value, low in (("--top", top, 1), ("--bottom", bottom, 1), ("--probes", probes, 0)):
+def check_options(top, bottom, probes, method, workers=None):
+    checks = [("--top", top, 1), ("--bottom", bottom, 1), ("--probes", probes, 0)]
+    for name, value, low in checks + ([("--workers", workers, 1)] if workers is not None else []):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ConfigError(f"{name} must be a whole number >= {low}, not {value!r}")
     if method not in METHODS:
@@ -109,12 +110,17 @@ def check_options(top, bottom, probes, method):
 
 
 def measure(model, images, labels, loss="cross_entropy", *, top=3, bottom=3, probes=50,
-            method="auto", seed=0, tol=VERDICT_TOL, progress=False):
+            method="auto", seed=0, tol=VERDICT_TOL, progress=False, workers=None):
     """Curvature of `model`'s mean loss on (images, labels): eigenvalues at both ends, trace,
-    gradient norm and the verdicts, as a JSON-ready dict. Nothing is written."""
-    check_options(top, bottom, probes, method)
+    gradient norm and the verdicts, as a JSON-ready dict. Nothing is written. `workers`: see
+    ``HessianOperator`` (the numbers do not depend on it beyond float64 rounding)."""
+    check_options(top, bottom, probes, method, workers)
     start = time.perf_counter()
-    op = HessianOperator(model, images, labels, loss, method)
+    with HessianOperator(model, images, labels, loss, method, workers=workers) as op:
+        return _measure(op, top, bottom, probes, seed, tol, progress, start)
+
+
+def _measure(op, top, bottom, probes, seed, tol, progress, start):
     loss_value, grad = op.loss_and_gradient()
     bar = tqdm(desc="Hessian-vector products", unit="Hv", disable=not progress, leave=False)
     try:
@@ -139,14 +145,14 @@ def measure(model, images, labels, loss="cross_entropy", *, top=3, bottom=3, pro
                          "(a step at lr 1/lambda_max moves w by at most 0.1% of its norm)",
         "verdict": verdict(lam_min, lam_max, tol), "verdict_tol": tol,
         "verdict_rule": f"minimum when lambda_min >= -{tol:g} * lambda_max, else saddle",
-        "parameters": op.dim, "images": len(op.labels), "loss_function": loss,
+        "parameters": op.dim, "images": len(op.labels), "loss_function": op.loss_name,
+        "workers": op.workers,
         "method": op.method, "method_reason": op.reason,
         "epsilon": FD_STEP if op.method == "finite_difference" else None,
         "epsilon_rule": (f"eps = {FD_STEP:g} / max over parameter tensors g of ||v_g|| / max(||w_g||, "
                          f"{FD_FLOOR:g}*||w||): no tensor moves by more than {FD_STEP:g} of its norm"
                          if op.method == "finite_difference" else None),
-        "pattern": ("ReLU and max-pool pattern of the base weights held fixed" if op.patterns is not None
-                    else None),
+        "pattern": "ReLU and max-pool pattern of the base weights held fixed" if op.holds_pattern else None,
         "lanczos": {"tol": LANCZOS_TOL,
                     "top": {k: hi[k] for k in ("lanczos_products", "converged", "asked")},
                     "bottom": {**{k: lo[k] for k in ("lanczos_products", "converged", "asked")},
@@ -161,7 +167,7 @@ def measure(model, images, labels, loss="cross_entropy", *, top=3, bottom=3, pro
 # ---------------------------------------------------------------------------------------------
 
 def hessian(run_dir, *, weights="best", images=1000, top=3, bottom=3, probes=50, data=None,
-            method="auto", seed=0, formats=("png",), progress=True, write=True):
+            method="auto", seed=0, formats=("png",), progress=True, write=True, workers=None):
     """Measure one run folder at its `weights` on `images` training images (a fixed draw); writes
     RUN_DIR/hessian.json (hessian-last.json, hessian-init.json) and the eigenvalue figure."""
     from paddle_mnist.analysis.curvature import figure_eigenvalues
@@ -169,7 +175,7 @@ def hessian(run_dir, *, weights="best", images=1000, top=3, bottom=3, probes=50,
     from paddle_mnist.files import write_json
 
     measure_args = dict(top=top, bottom=bottom, probes=probes, method=method, seed=seed)
-    check_options(top, bottom, probes, method)  # bad options before loading anything
+    check_options(top, bottom, probes, method, workers)  # bad options before loading anything
     if write:
         check_writable(run_dir)
     run = load_run(run_dir, weights, data, images)
@@ -179,7 +185,7 @@ def hessian(run_dir, *, weights="best", images=1000, top=3, bottom=3, probes=50,
               "config": {k: record["config"].get(k) for k in ("model", "optimizer", "lr", "epochs", "seed", "loss")},
               "subset": SUBSET_RULE, "subset_sha256": run.subset_sha256, "data_sha256": record["data"].get("sha256")}
     result.update(measure(run.model, run.images, run.labels, record["config"]["loss"],
-                          progress=progress, **measure_args))
+                          progress=progress, workers=workers, **measure_args))
     if write:
         name = output_name("hessian", weights)
         result["files"] = save_figure(figure_eigenvalues(result), run_dir, name, formats)
@@ -227,7 +233,7 @@ def _reusable(run_dir, record, settings, weights):
 
 
 def hessian_sweep(sweep_dir, *, images=1000, top=3, bottom=3, probes=50, weights="best", data=None,
-                  method="auto", seed=0, formats=("png",), progress=True, reuse=True):
+                  method="auto", seed=0, formats=("png",), progress=True, reuse=True, workers=None):
     """Measure every finished run of a sweep on the same subset (a run measured before with the same
     settings is reused); writes SWEEP_DIR/hessian.json (the table) and sharpness.png (λmax against
     lr, one line per optimizer). Returns {"rows", "skipped", "by_name", "files"}."""
@@ -248,7 +254,7 @@ def hessian_sweep(sweep_dir, *, images=1000, top=3, bottom=3, probes=50, weights
             continue
         result = (reuse and _reusable(run_dir, record, settings, weights)) or hessian(
             run_dir, weights=weights, images=images, top=top, bottom=bottom, probes=probes, data=data,
-            method=method, seed=seed, formats=formats, progress=False)
+            method=method, seed=seed, formats=formats, progress=False, workers=workers)
         rows.append({k: result.get(k) for k in SWEEP_COLUMNS} | result["config"])
     if len({r["subset_sha256"] for r in rows}) > 1:
         raise DataError(f"{sweep_dir}: its runs were trained on different data; measure them one by one")

@@ -21,9 +21,13 @@ Two ways, chosen automatically by ``HessianOperator``:
     images: with the pattern held, zᵀHz for a random z stays within 0.2 % from ε/30 to ε, without it
     it jumps by 20 %. The result is the Hessian autograd would give (the one PyHessian reports).
 
-  Gradients are summed over chunks in float64.
+  Gradients are summed over chunks in float64. Paddle's CPU kernels run the CNN on one core (two
+  threads were no faster: its GEMMs are one image small), so the images are split between worker
+  processes, one per core (``workers``); each holds its share and returns its part of the gradient.
 """
 
+import multiprocessing
+import os
 import time
 
 import numpy as np
@@ -31,9 +35,10 @@ import paddle
 import paddle.nn.functional as F
 from scipy.sparse.linalg import LinearOperator
 
-from paddle_mnist.errors import ConfigError
+from paddle_mnist import runtime
+from paddle_mnist.errors import ConfigError, PaddleMnistError
 from paddle_mnist.loss import build_loss
-from paddle_mnist.model import MNIST
+from paddle_mnist.model import MNIST, MODELS, build_model
 from paddle_mnist.slices import get_flat, set_flat, trainable
 
 METHODS = ("auto", "double_backward", "finite_difference")
@@ -130,15 +135,18 @@ class HessianOperator:
     """H·v of the mean loss of `model` over (images, labels), for flat float64 vectors v.
 
     ``method``: "auto" (double backward when the network allows it, else finite differences),
-    "double_backward" or "finite_difference". ``count`` is the number of products so far."""
+    "double_backward" or "finite_difference". ``count`` is the number of products so far.
+    ``workers``: processes sharing the images for finite differences (None: one per usable core,
+    at most one per chunk of images; exact products stay in this process). ``close()`` (or a
+    ``with`` block) stops them."""
 
-    def __init__(self, model, images, labels, loss="cross_entropy", method="auto", chunk=CHUNK):
+    def __init__(self, model, images, labels, loss="cross_entropy", method="auto", chunk=CHUNK, workers=1):
         self.model, self.params = model, trainable(model)
         self.sizes = [int(np.prod(p.shape)) for p in self.params]
         self.dim = sum(self.sizes)
         self.w0 = get_flat(self.params)
         self.images, self.labels = np.asarray(images, np.float32), np.asarray(labels).reshape(-1)
-        self.loss_fn, self.smooth_fn = build_loss(loss), smooth_loss(loss)
+        self.loss_name, self.loss_fn, self.smooth_fn = loss, build_loss(loss), smooth_loss(loss)
         self.chunk = chunk
         self.count, self.seconds = 0, 0.0
         model.eval()
@@ -147,8 +155,34 @@ class HessianOperator:
         floor = FD_FLOOR * max(float(np.linalg.norm(self.w0)), 1.0)
         self.scales = [max(float(np.linalg.norm(w)), floor) for w in self._pieces(self.w0)]
         self.patterns = None  # the CNN's ReLU/max-pool pattern per chunk, recorded at w0
-        if self.method == "finite_difference" and isinstance(model, MNIST):
-            self.patterns = [record_pattern(model, x) for x, _, _ in self._chunks()]
+        self.shards, self.workers = None, 1
+        self.holds_pattern = self.method == "finite_difference" and isinstance(model, MNIST)
+        if self.method == "finite_difference":
+            self.workers = self._worker_count(workers)
+            if self.workers > 1:
+                self.shards = Shards(model, self.images, self.labels, loss, self.workers, chunk)
+            elif self.holds_pattern:
+                self.patterns = [record_pattern(model, x) for x, _, _ in self._chunks()]
+
+    def _worker_count(self, asked):
+        """At most one process per core and per chunk; one for a network a worker cannot rebuild
+        by name (not one of ``model.MODELS``)."""
+        if type(self.model) not in MODELS.values():
+            return 1
+        chunks = -(-len(self.labels) // self.chunk)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return min(cores if asked is None else asked, chunks)
+
+    def close(self):
+        if self.shards is not None:
+            self.shards.close()
+            self.shards = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     def _pieces(self, flat):
         return np.split(flat, np.cumsum(self.sizes)[:-1])
@@ -171,6 +205,8 @@ class HessianOperator:
 
     def loss_and_gradient(self):
         """Loss and gradient at the current weights, summed over chunks in float64."""
+        if self.shards is not None:
+            return self.shards.loss_and_gradient(get_flat(self.params))
         loss, grad = 0.0, np.zeros(self.dim)
         for i, (x, y, share) in enumerate(self._chunks()):
             value = self.loss_fn(self._forward(x, i), y.reshape([-1, 1])) * share
@@ -197,6 +233,10 @@ class HessianOperator:
 
     def _finite_difference(self, v):
         eps = self.step(v)
+        if self.shards is not None:
+            g_plus = self.shards.loss_and_gradient(self.w0 + eps * v)[1]
+            g_minus = self.shards.loss_and_gradient(self.w0 - eps * v)[1]
+            return (g_plus - g_minus) / (2 * eps)
         try:
             set_flat(self.params, self.w0 + eps * v)
             g_plus = self.loss_and_gradient()[1]
@@ -239,3 +279,69 @@ class HessianOperator:
             v = np.asarray(v, dtype=np.float64).ravel()
             return self(v) - shift * v
         return LinearOperator((self.dim, self.dim), matvec=matvec, dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker processes, each with a share of the images (finite differences on several cores)
+# ---------------------------------------------------------------------------------------------
+
+class Shards:
+    """`workers` processes, each holding whole chunks of the images (the same chunks as in one
+    process, so each chunk's gradient is computed exactly as there) and answering, for a weight
+    vector, its share of the loss and of the gradient."""
+
+    def __init__(self, model, images, labels, loss, workers, chunk):
+        name = next(n for n, cls in MODELS.items() if type(model) is cls)
+        state = {k: v.numpy() for k, v in model.state_dict().items()}
+        chunks = -(-len(labels) // chunk)
+        bounds = [round(i * chunks / workers) * chunk for i in range(workers + 1)]
+        context = multiprocessing.get_context("spawn")  # never fork a process that runs Paddle
+        self.pipes, self.processes = [], []
+        for a, b in zip(bounds, bounds[1:]):
+            here, there = context.Pipe()
+            shard = (images[a:b], labels[a:b], len(labels[a:b]) / len(labels))
+            process = context.Process(target=_shard_loop, args=(there, name, state, shard, loss, chunk), daemon=True)
+            process.start()
+            self.pipes.append(here)
+            self.processes.append(process)
+
+    def loss_and_gradient(self, flat):
+        for pipe in self.pipes:
+            pipe.send(flat)
+        parts = []
+        for pipe in self.pipes:  # summed in shard order: the same result every time
+            try:
+                answer = pipe.recv()
+            except EOFError:
+                raise PaddleMnistError("a worker process of the Hessian-vector products died") from None
+            if isinstance(answer, BaseException):
+                raise answer
+            parts.append(answer)
+        return sum(loss for loss, _ in parts), sum(grad for _, grad in parts)
+
+    def close(self):
+        for pipe in self.pipes:
+            try:
+                pipe.send(None)
+            except OSError:
+                pass
+        for process in self.processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+
+
+def _shard_loop(pipe, name, state, shard, loss, chunk):
+    """A worker: build the network, then answer weight vectors until it gets None."""
+    runtime.sweep_worker_start()  # one thread, dies with its parent
+    model = build_model(name)
+    model.set_state_dict({k: paddle.to_tensor(v) for k, v in state.items()})
+    images, labels, share = shard
+    op = HessianOperator(model, images, labels, loss, "finite_difference", chunk, workers=1)
+    while (flat := pipe.recv()) is not None:
+        try:
+            set_flat(op.params, flat)
+            loss_value, grad = op.loss_and_gradient()
+            pipe.send((loss_value * share, grad * share))
+        except Exception as e:  # re-raised in the parent
+            pipe.send(e)

@@ -3,6 +3,11 @@ from pathlib import Path
 
 import pytest
 
+# Before any test module imports Paddle, as the command line and the README's notebooks do: the
+# package sets up what must precede Paddle (MKL's AVX2 code on AMD, the zlib users), so that the
+# tests compute exactly what worker processes and the command line compute.
+import paddle_mnist  # noqa: F401,E402
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "mnist"
 REAL15K = SHARED / "mnist-real15k.json.gz"

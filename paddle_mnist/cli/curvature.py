@@ -42,6 +42,9 @@ def _add_hessian(subparsers):
     p.add_argument("--method", default="auto", choices=["auto", "double_backward", "finite_difference"],
                    help="Hessian-vector products (default: auto, exact double backward where Paddle can)")
     p.add_argument("--seed", type=int, default=0, help="seed of the Lanczos start vector and the probes")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes sharing the images for finite differences (default: one per core; "
+                        "the results do not depend on it)")
     p.set_defaults(func=run_hessian)
 
 
@@ -76,7 +79,7 @@ def run_hessian(args):
     formats = parse_formats(args.format)
     options = dict(images=args.images, top=args.top, bottom=args.bottom, probes=args.probes,
                    weights=args.weights, data=args.data, method=args.method, seed=args.seed,
-                   formats=formats, progress=not args.quiet)
+                   workers=args.workers, formats=formats, progress=not args.quiet)
     if _is_run(args.run_dir):
         result = hessian(args.run_dir, **options)
         print(summary_line(result))
