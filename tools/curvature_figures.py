@@ -34,7 +34,7 @@ def critical_text(r):
 
 
 def table_row(label, record, r):
-    acc = f"{record['eval']['acc']:.1%}" if record else "10 %"
+    acc = f"{record['eval']['acc']:.1%}" if record else "–"
     trace = "–" if r["trace"] is None else f"{r['trace']:.4g} ± {r['trace_stderr']:.2g}"
     return (f"| {label} | {acc} | {r['loss']:.3f} | {r['lambda_max']:.4g} | {r['lambda_min']:.3g} | {trace} | "
             f"{r['verdict']} | {critical_text(r)} |")
@@ -66,7 +66,7 @@ def main():
             slices = [landscape(os.path.join(out, name), kind, span=span, images=args.images, progress=False)
                       for name, *_ in RUNS]
             save_figure(figure_slices(slices, labels), args.img, f"curvature_{kind}")
-            print(f"{kind}: " + "; ".join(f"{label}: loss at α=0 {s['centre']['loss']:.3g}, at the ends "
+            print(f"{kind}: " + "; ".join(f"{label}: trained loss {s['centre']['loss']:.3g}, at the ends "
                                           f"{s['loss'][0]:.3g} / {s['loss'][-1]:.3g}"
                                           for label, s in zip(labels, slices)))
         plane = landscape(os.path.join(out, "cnn-adam"), "plane", images=args.images, progress=False)
