@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -120,9 +121,19 @@ def test_wandb_offline_run_is_written(offline_wandb):
     runs = glob.glob(str(offline_wandb / "wandb" / "offline-run-*"))
     assert len(runs) == 1
     (log,) = glob.glob(os.path.join(runs[0], "run-*.wandb"))
-    data = open(log, "rb").read()  # W&B's own binary log, uploaded by `wandb sync`; the names are in it
-    for text in (b"sgd-run", b"paddle-mnist-test", b"step/loss", b"step/lr", b"global_step",
-                 b"epoch/valid_acc", b"eval/acc", b"completed", b"momentum"):
+    names = (b"sgd-run", b"paddle-mnist-test", b"step/loss", b"step/lr", b"global_step",
+             b"epoch/valid_acc", b"eval/acc", b"completed", b"momentum")
+    # W&B's own binary log, uploaded by `wandb sync`; the names are in it. W&B's service process
+    # writes it, and may still be doing so after finish() on a loaded machine (seen in CI: only
+    # the header yet), so the file is read again for up to a minute before any name counts as missing.
+    deadline = time.monotonic() + 60
+    while True:
+        with open(log, "rb") as f:
+            data = f.read()
+        if all(text in data for text in names) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    for text in names:
         assert text in data, text
 
 
