@@ -9,7 +9,7 @@ import paddle
 import pytest
 from matplotlib.figure import Figure
 
-from paddle_mnist.analysis.curvature import figure_landscape
+from paddle_mnist.analysis.curvature import figure_landscape, figure_slices
 from paddle_mnist.cli import main
 from paddle_mnist.loss import build_loss
 from paddle_mnist.model import build_model
@@ -65,6 +65,11 @@ def test_interpolation_runs_from_the_initial_to_the_trained_loss(runs):
     assert r["init"]["loss"] == pytest.approx(r["loss"][at0], rel=1e-6)
     assert r["loss"][at1] == pytest.approx(direct_loss(run.model, run), rel=1e-5)
     assert r["loss"][at1] < r["loss"][at0]
+    # drawn with other slices: the trained weights are marked at α = 1, the initial ones at 0
+    ax = figure_slices([r], ["linear"]).axes[0]
+    assert sorted(line.get_xdata()[0] for line in ax.lines[1:]) == [0, 1]
+    (text,) = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert text == f"linear (trained: {r['loss'][at1]:.3g})"
 
 
 def test_plane_centre_is_the_trained_loss_and_the_json_redraws(runs):

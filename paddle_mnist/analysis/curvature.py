@@ -165,12 +165,15 @@ def figure_slices(results, labels=None, show=False):
     results = [_load(r) for r in results]
     fig = new_figure((6.4, 3.8), show)
     ax = fig.add_subplot()
+    kind = results[0]["kind"]
+    trained_at = 1 if kind == "interpolate" else 0  # where the trained weights are on the slice
     for i, r in enumerate(results):
         label = labels[i] if labels else r["run"]
-        ax.plot(r["alphas"], _masked(r["loss"]), label=f"{label} (at 0: {r['centre']['loss']:.3g})")
+        ax.plot(r["alphas"], _masked(r["loss"]), label=f"{label} (trained: {r['centre']['loss']:.3g})")
     ax.set_yscale("log")
-    ax.axvline(0, color="0.3", linestyle=":")
-    kind = results[0]["kind"]
+    ax.axvline(trained_at, color="0.3", linestyle=":")
+    if kind == "interpolate":
+        ax.axvline(0, color="0.5", linestyle=":")
     ax.set_xlabel("α: (1 − α)·w_init + α·w" if kind == "interpolate" else "α: w + α·d (filter-normalised d)")
     ax.set_ylabel("training loss")
     ax.set_title(f"{kind} slices, {results[0]['images']} training images", fontsize=9)
