@@ -101,7 +101,7 @@ def devices():
 
 def cpu():
     """Cores, the threads Paddle is asked for, and the MKL setting (paddle_mnist.runtime)."""
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    usable = runtime.usable_cores()
     return {
         "model": _cpu_model(),
         "cpu_count": os.cpu_count(),

@@ -27,7 +27,6 @@ Two ways, chosen automatically by ``HessianOperator``:
 """
 
 import multiprocessing
-import os
 import time
 
 import numpy as np
@@ -170,8 +169,7 @@ class HessianOperator:
         if type(self.model) not in MODELS.values():
             return 1
         chunks = -(-len(self.labels) // self.chunk)
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        return min(cores if asked is None else asked, chunks)
+        return min(runtime.usable_cores() if asked is None else asked, chunks)
 
     def close(self):
         if self.shards is not None:

@@ -51,6 +51,11 @@ def quiet_paddle_import():
     warnings.filterwarnings("ignore", message="No ccache found")
 
 
+def usable_cores():
+    """The cores this process may run on (its CPU affinity where the OS has one), at least 1."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def set_threads(n):
     """CPU threads for Paddle's math in this process. Paddle has no public call for it; its
     private ``core.set_num_threads`` is the one the inference API uses (``paddle.base`` in 2.6+)."""
