@@ -26,7 +26,7 @@ if importlib.util.find_spec("paddle") is None:
     raise ImportError(PADDLE_MISSING)
 
 
-from paddle_mnist import runtime  # noqa: E402  (after the no-Paddle check above)
+from paddle_mnist.core import runtime  # noqa: E402  (after the no-Paddle check above)
 
 # All three must happen before Paddle is imported or runs anything (see each one's docstring).
 runtime.load_zlib_users_before_paddle()
@@ -34,23 +34,23 @@ runtime.let_mkl_use_avx2_on_amd()
 runtime.quiet_paddle_import()
 
 _LAZY = {
-    "load_data": "paddle_mnist.data",
-    "load_dataset": "paddle_mnist.data",
-    "MnistDataset": "paddle_mnist.data",
-    "MNIST": "paddle_mnist.model",
-    "build_model": "paddle_mnist.model",
-    "build_optimizer": "paddle_mnist.optim",
-    "TrainConfig": "paddle_mnist.training",
-    "train": "paddle_mnist.training",
-    "compare": "paddle_mnist.comparison",
+    "load_data": "paddle_mnist.core.data",
+    "load_dataset": "paddle_mnist.core.data",
+    "MnistDataset": "paddle_mnist.core.data",
+    "MNIST": "paddle_mnist.core.model",
+    "build_model": "paddle_mnist.core.model",
+    "build_optimizer": "paddle_mnist.core.optim",
+    "TrainConfig": "paddle_mnist.runners.train",
+    "train": "paddle_mnist.runners.train",
+    "compare": "paddle_mnist.runners.compare",
     "plot": "paddle_mnist.analysis",
-    "predict": "paddle_mnist.inference",
-    "export": "paddle_mnist.inference",
-    "lr_find": "paddle_mnist.lr_finder",
-    "tune": "paddle_mnist.tuning",
-    "paths": "paddle_mnist.surfaces",
-    "hessian": "paddle_mnist.curvature",
-    "landscape": "paddle_mnist.slices",
+    "predict": "paddle_mnist.runners.predict",
+    "export": "paddle_mnist.runners.predict",
+    "lr_find": "paddle_mnist.runners.lr_find",
+    "tune": "paddle_mnist.runners.tune",
+    "paths": "paddle_mnist.runners.paths",
+    "hessian": "paddle_mnist.runners.hessian",
+    "landscape": "paddle_mnist.runners.landscape",
 }
 
 

@@ -18,13 +18,13 @@ import safetensors.numpy
 from PIL import Image
 
 from paddle_mnist.cli import main
-from paddle_mnist.checkpoints import BEST_OPT, BEST_PARAMS, BEST_SAFETENSORS, LAST_CHECKPOINT, SAFE_GLOBALS, \
+from paddle_mnist.core.checkpoints import BEST_OPT, BEST_PARAMS, BEST_SAFETENSORS, LAST_CHECKPOINT, SAFE_GLOBALS, \
     load_state, save_safetensors, save_state
-from paddle_mnist.errors import DataError
-from paddle_mnist.inference import export, predict
-from paddle_mnist.model import build_model
-from paddle_mnist.optim import OPTIMIZERS, build_optimizer
-from paddle_mnist.schedules import build_schedule, step_after_batch, step_after_epoch
+from paddle_mnist.core.errors import DataError
+from paddle_mnist.runners.predict import export, predict
+from paddle_mnist.core.model import build_model
+from paddle_mnist.core.optim import OPTIMIZERS, build_optimizer
+from paddle_mnist.core.schedules import build_schedule, step_after_batch, step_after_epoch
 
 
 # the run the module's fixture trains; `train --resume` must be given the same flags

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from paddle_mnist.comparison import COURSE_EXPERIMENTS, build_grids, compare, plan_runs
-from paddle_mnist.errors import ConfigError
-from paddle_mnist.training import TrainConfig
+from paddle_mnist.runners.compare import COURSE_EXPERIMENTS, build_grids, compare, plan_runs
+from paddle_mnist.core.errors import ConfigError
+from paddle_mnist.runners.train import TrainConfig
 
 
 def run_cli(*args, cwd, timeout=600):

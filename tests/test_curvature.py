@@ -10,15 +10,15 @@ import paddle
 import pytest
 from paddle import nn
 
-from paddle_mnist import curvature, hvp
-from paddle_mnist.checkpoints import BEST_PARAMS, load_state, save_state
+from paddle_mnist.runners import hessian as curvature, hvp
+from paddle_mnist.core.checkpoints import BEST_PARAMS, load_state, save_state
 from paddle_mnist.cli import main
-from paddle_mnist.comparison import compare
-from paddle_mnist.data import build_synthetic_json, load_dataset
-from paddle_mnist.loss import build_loss
-from paddle_mnist.model import build_model
-from paddle_mnist.slices import load_run, subset_indices
-from paddle_mnist.training import TrainConfig, train
+from paddle_mnist.runners.compare import compare
+from paddle_mnist.core.data import build_synthetic_json, load_dataset
+from paddle_mnist.core.loss import build_loss
+from paddle_mnist.core.model import build_model
+from paddle_mnist.runners.landscape import load_run, subset_indices
+from paddle_mnist.runners.train import TrainConfig, train
 
 ISSUE_FIELDS = ("top_eigenvalues", "bottom_eigenvalues", "residuals", "trace", "trace_stderr", "gradient_norm",
                 "at_critical_point", "verdict", "images", "subset_sha256", "method", "epsilon", "paddle")

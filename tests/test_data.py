@@ -1,4 +1,4 @@
-"""paddle_mnist.data (+ idx, synthetic): formats, pixel spellings, bad files, cache, chain, batches."""
+"""paddle_mnist.core.data (+ idx, synthetic): formats, pixel spellings, bad files, cache, chain, batches."""
 
 import gzip
 import hashlib
@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from paddle_mnist.data import coursejson as CJ
-from paddle_mnist import data as D
-from paddle_mnist.data import sources
-from paddle_mnist.errors import ConfigError, DataError
-from paddle_mnist.data.idx import split_rule
+from paddle_mnist.core.data import coursejson as CJ
+from paddle_mnist.core import data as D
+from paddle_mnist.core.data import sources
+from paddle_mnist.core.errors import ConfigError, DataError
+from paddle_mnist.core.data.idx import split_rule
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "mnist"
 SIZES = (12, 5, 4)
@@ -254,7 +254,7 @@ def test_unwritable_cache_only_warns(tmp_path, monkeypatch, capsys):
 
 def test_real15k_equals_the_idx_files(real15k):
     """The shared JSON file and the shared IDX files hold the same digits (their README says how)."""
-    from paddle_mnist.data.idx import read_images, read_labels
+    from paddle_mnist.core.data.idx import read_images, read_labels
 
     data = D.load_dataset(real15k, progress=False)
     test = read_images(SHARED / "t10k-images-idx3-ubyte.gz"), read_labels(SHARED / "t10k-labels-idx1-ubyte.gz")
@@ -430,7 +430,7 @@ def test_load_data_is_the_course_generator(tmp_path):
 def test_mnist_dataset_with_paddle_dataloader(tmp_path):
     import paddle
 
-    from paddle_mnist.data import MnistDataset
+    from paddle_mnist.core.data import MnistDataset
 
     path = write(tmp_path / "m.json.gz", course_obj(sizes=(25, 7, 4)))
     ds = MnistDataset("train", data=path)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import paddle
 
-from paddle_mnist.optim import OPTIMIZERS
+from paddle_mnist.core.optim import OPTIMIZERS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,7 +93,7 @@ def test_text_fits_one_screen(tmp_path):
 
 def test_the_library_only_looks():
     """doctor() leaves Paddle's device as it was and imports none of the optional packages."""
-    code = ("import sys, paddle; paddle.set_device('cpu'); from paddle_mnist.doctor import doctor; r = doctor(); "
+    code = ("import sys, paddle; paddle.set_device('cpu'); from paddle_mnist.runners.doctor import doctor; r = doctor(); "
             "print(paddle.device.get_device(), sorted(m for m in ('wandb', 'visualdl', 'ray', 'nbclient') "
             "if m in sys.modules), r['devices']['train_uses'])")
     e = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))

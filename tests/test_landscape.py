@@ -9,12 +9,12 @@ import paddle
 import pytest
 from matplotlib.figure import Figure
 
-from paddle_mnist.analysis.curvature import figure_landscape, figure_slices
+from paddle_mnist.analysis.hessian import figure_landscape, figure_slices
 from paddle_mnist.cli import main
-from paddle_mnist.loss import build_loss
-from paddle_mnist.model import build_model
-from paddle_mnist.slices import filter_normalised_direction, landscape, load_run, parse_range
-from paddle_mnist.training import TrainConfig, train
+from paddle_mnist.core.loss import build_loss
+from paddle_mnist.core.model import build_model
+from paddle_mnist.runners.landscape import filter_normalised_direction, landscape, load_run, parse_range
+from paddle_mnist.runners.train import TrainConfig, train
 
 IMAGES = 200
 

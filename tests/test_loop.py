@@ -4,9 +4,9 @@ import numpy as np
 import paddle
 import pytest
 
-import paddle_mnist.loop as loop
-from paddle_mnist.data import load_dataset
-from paddle_mnist.training import TrainConfig, train
+import paddle_mnist.core.loop as loop
+from paddle_mnist.core.data import load_dataset
+from paddle_mnist.runners.train import TrainConfig, train
 
 KEPT = ("status", "steps", "epochs", "best", "eval", "divergence")
 
@@ -68,10 +68,10 @@ def test_device_batches_are_the_host_batches(small):
 
 
 def test_an_epoch_from_device_batches_gives_the_same_losses(small):
-    from paddle_mnist.loss import build_loss
-    from paddle_mnist.model import build_model
-    from paddle_mnist.optim import build_optimizer
-    from paddle_mnist.schedules import build_schedule
+    from paddle_mnist.core.loss import build_loss
+    from paddle_mnist.core.model import build_model
+    from paddle_mnist.core.optim import build_optimizer
+    from paddle_mnist.core.schedules import build_schedule
 
     def one_epoch(batch_iter):
         with paddle.utils.unique_name.guard():

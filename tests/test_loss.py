@@ -4,8 +4,8 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_mnist.errors import ConfigError
-from paddle_mnist.loss import LOSSES, build_loss
+from paddle_mnist.core.errors import ConfigError
+from paddle_mnist.core.loss import LOSSES, build_loss
 
 LOGITS = np.array([[2.0, 1.0, 0.1, -1.0, 0.0, 0.5, 3.0, -2.0, 1.5, 0.2],
                    [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from paddle_mnist.errors import ConfigError
-from paddle_mnist.lr_finder import exponential_lrs, lr_find, smooth, smoothing_for, suggest
-from paddle_mnist.model import build_model
+from paddle_mnist.core.errors import ConfigError
+from paddle_mnist.runners.lr_find import exponential_lrs, lr_find, smooth, smoothing_for, suggest
+from paddle_mnist.core.model import build_model
 
 
 def test_ramp_smoothing_and_suggestions_on_a_known_curve():
@@ -169,7 +169,7 @@ def test_cli_unwritable_out_is_found_before_the_run(tmp_path, capsys):
 def test_cli_an_optimizer_this_paddle_lacks_is_one_line(tmp_path, capsys):
     import paddle
 
-    from paddle_mnist.optim import OPTIMIZERS
+    from paddle_mnist.core.optim import OPTIMIZERS
 
     missing = [name for name, spec in OPTIMIZERS.items() if not spec.available]
     if not missing:
@@ -195,7 +195,8 @@ def test_the_network_keeps_its_mode(tmp_path):
 
 def test_lr_find_takes_the_course_step(monkeypatch):
     """lr_find trains with loop.train_step (the course's step), not a copy of it: every batch is one call."""
-    from paddle_mnist import loop, lr_finder
+    from paddle_mnist.core import loop
+    from paddle_mnist.runners import lr_find as lr_finder
 
     calls = []
     real = loop.train_step

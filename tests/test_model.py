@@ -4,8 +4,8 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_mnist.errors import ConfigError
-from paddle_mnist.model import MNIST, CourseMNIST, build_model
+from paddle_mnist.core.errors import ConfigError
+from paddle_mnist.core.model import MNIST, CourseMNIST, build_model
 
 
 @pytest.mark.parametrize("name", ["cnn", "linear", "mlp"])
@@ -53,7 +53,7 @@ def test_unknown_model_is_config_error():
 
 def digit_like(rng, n):
     """Digits with an exactly black background, as MNIST has: many equal values in a pool window."""
-    from paddle_mnist.data.synthetic import make_split
+    from paddle_mnist.core.data.synthetic import make_split
 
     imgs, labels = make_split(n, rng)
     imgs[imgs < 0.3] = 0.0

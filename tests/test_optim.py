@@ -11,9 +11,9 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_mnist import optim, schedules
-from paddle_mnist.errors import ConfigError
-from paddle_mnist.model import MNIST
+from paddle_mnist.core import optim, schedules
+from paddle_mnist.core.errors import ConfigError
+from paddle_mnist.core.model import MNIST
 
 REPO = Path(__file__).resolve().parents[1]
 

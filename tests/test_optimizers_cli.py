@@ -8,7 +8,7 @@ from pathlib import Path
 import paddle
 import pytest
 
-from paddle_mnist import optim
+from paddle_mnist.core import optim
 from paddle_mnist.cli.optimizers import optimizers_table
 
 REPO = Path(__file__).resolve().parents[1]

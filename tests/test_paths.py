@@ -17,10 +17,10 @@ import paddle_mnist
 from paddle_mnist.analysis.paths import animation_steps, figure_paths, load_paths
 from paddle_mnist.analysis.style import save_figure
 from paddle_mnist.cli import main
-from paddle_mnist.errors import DataError
-from paddle_mnist.files import read_json
-from paddle_mnist.optim import OPTIMIZERS, optimizer_colours
-from paddle_mnist.surfaces import LR_GRID, SURFACES, hessian, paths, run_trials, verdict
+from paddle_mnist.core.errors import DataError
+from paddle_mnist.core.files import read_json
+from paddle_mnist.core.optim import OPTIMIZERS, optimizer_colours
+from paddle_mnist.runners.paths import LR_GRID, SURFACES, hessian, paths, run_trials, verdict
 
 FOUR = ["sgd", "momentum", "adagrad", "adam"]
 

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from paddle_mnist.errors import ConfigError, DataError
+from paddle_mnist.core.errors import ConfigError, DataError
 from paddle_mnist.analysis import (FairnessWarning, figure_epochs, figure_loss_by_optimizer, figure_lr_sensitivity,
                                    plot, running_mean, summary_markdown, summary_rows)
-from paddle_mnist.record import SCHEMA, save_record
+from paddle_mnist.schemas.run import SCHEMA, save_record
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_SHA = "ab12" * 16

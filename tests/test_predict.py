@@ -12,10 +12,10 @@ import paddle
 import pytest
 from PIL import Image
 
-from paddle_mnist.checkpoints import save_safetensors
-from paddle_mnist.errors import ConfigError, DataError
-from paddle_mnist.model import build_model
-from paddle_mnist.inference import export, infer_model_name, load_checkpoint, load_image, predict
+from paddle_mnist.core.checkpoints import save_safetensors
+from paddle_mnist.core.errors import ConfigError, DataError
+from paddle_mnist.core.model import build_model
+from paddle_mnist.runners.predict import export, infer_model_name, load_checkpoint, load_image, predict
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT / ".." / "shared" / "mnist"

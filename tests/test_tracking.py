@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from paddle_mnist import tracking
-from paddle_mnist.errors import ConfigError
-from paddle_mnist.tracking import open_trackers
+from paddle_mnist.runners import tracking
+from paddle_mnist.core.errors import ConfigError
+from paddle_mnist.runners.tracking import open_trackers
 
 CONFIG = {"optimizer": "sgd", "lr": 0.05, "batch_size": 100, "nesterov": False, "grad_clip": None,
           "opt_args": {"momentum": 0.9}, "visualdl": None, "wandb": None}

@@ -11,11 +11,11 @@ import time
 import numpy as np
 import pytest
 
-import paddle_mnist.training as train_module
-from paddle_mnist.data import load_dataset
-from paddle_mnist.errors import ConfigError
-from paddle_mnist.record import load_record
-from paddle_mnist.training import TrainConfig, is_diverged, train
+import paddle_mnist.runners.train as train_module
+from paddle_mnist.core.data import load_dataset
+from paddle_mnist.core.errors import ConfigError
+from paddle_mnist.schemas.run import load_record
+from paddle_mnist.runners.train import TrainConfig, is_diverged, train
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +232,7 @@ def test_keep_freed_memory_stops_refaulting_the_same_memory_every_step():
     code = textwrap.dedent("""
         import resource
         import numpy as np
-        from paddle_mnist.runtime import keep_freed_memory
+        from paddle_mnist.core.runtime import keep_freed_memory
         keep_freed_memory()
         for _ in range(3):
             before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -305,7 +305,7 @@ def test_cli_gpu_on_a_cpu_build_is_one_line(tmp_path, capsys):
 
 def test_an_optimizer_this_paddle_lacks_is_one_line(tmp_path, capsys):
     from paddle_mnist.cli import main
-    from paddle_mnist.optim import OPTIMIZERS
+    from paddle_mnist.core.optim import OPTIMIZERS
 
     missing = [n for n, s in OPTIMIZERS.items() if not s.available]
     if not missing:

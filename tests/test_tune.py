@@ -16,11 +16,11 @@ import pytest
 from conftest import run_notebook
 
 from paddle_mnist.cli import main
-from paddle_mnist.config import TrainConfig, config_id
-from paddle_mnist.errors import ConfigError
-from paddle_mnist.optim import OPTIMIZERS
-from paddle_mnist.training import train
-from paddle_mnist.tuning import (choose_lr, course_runs, expected_best, expected_best_curve, lr_ranges,
+from paddle_mnist.core.config import TrainConfig, config_id
+from paddle_mnist.core.errors import ConfigError
+from paddle_mnist.core.optim import OPTIMIZERS
+from paddle_mnist.runners.train import train
+from paddle_mnist.runners.tune import (choose_lr, course_runs, expected_best, expected_best_curve, lr_ranges,
                                  sample_lrs)
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "tools" / "notebooks" / "tuning.ipynb"

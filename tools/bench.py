@@ -28,17 +28,17 @@ def make_fullsize_file(path):
     """Write a file shaped like the course's mnist.json.gz (50,000 / 10,000 / 10,000 images, pixels as
     JSON floats in [0, 1], gzipped) by tiling the real digits in ../shared/mnist, or synthetic digits
     when those are absent. Returns a short description of where the digits came from."""
-    from paddle_mnist.data import SPLITS, write_course_json
+    from paddle_mnist.core.data import SPLITS, write_course_json
 
     try:
-        from paddle_mnist.data.idx import find_idx_files, read_images, read_labels
+        from paddle_mnist.core.data.idx import find_idx_files, read_images, read_labels
 
         pairs = find_idx_files(SHARED)
         images = np.concatenate([read_images(pairs[k][0]) for k in ("train", "t10k")])
         labels = np.concatenate([read_labels(pairs[k][1]) for k in ("train", "t10k")])
         origin = f"{len(labels):,} real digits from ../shared/mnist, tiled"
     except Exception:  # no real digits here: synthetic ones show the same speed
-        from paddle_mnist.data.synthetic import make_split
+        from paddle_mnist.core.data.synthetic import make_split
 
         images, labels = make_split(15000, np.random.default_rng(0))
         images = np.rint(images * 255).astype(np.uint8)
@@ -159,7 +159,7 @@ print(json.dumps({{"load": LOAD_SECONDS[0], "cpu": LOAD_CPU[0], "gen": min(times
     print("paddle_mnist: cold load (parse + write the cache) ...", flush=True)
     cold = [_run_child(f"""
 import json, time
-from paddle_mnist.data import load_dataset
+from paddle_mnist.core.data import load_dataset
 t, c = time.perf_counter(), time.process_time()
 d = load_dataset({path!r}, progress=False)
 print(json.dumps({{"load": time.perf_counter() - t, "cpu": time.process_time() - c}}))
@@ -173,7 +173,7 @@ print(json.dumps({{"load": time.perf_counter() - t, "cpu": time.process_time() -
     warm = [_run_child(f"""
 import json, time
 import numpy as np
-from paddle_mnist.data import batches, file_digest, load_data, load_dataset
+from paddle_mnist.core.data import batches, file_digest, load_data, load_dataset
 t, c = time.perf_counter(), time.process_time()
 d = load_dataset({path!r}, progress=False)
 load, cpu = time.perf_counter() - t, time.process_time() - c
@@ -242,7 +242,7 @@ def course_plain_loop(data, epochs, model_class, batch_size=100, lr=0.01, seed=0
     import paddle
     import paddle.nn.functional as F
 
-    from paddle_mnist.data import batches
+    from paddle_mnist.core.data import batches
 
     paddle.seed(seed)
     model = model_class()
@@ -263,7 +263,7 @@ def course_plain_loop(data, epochs, model_class, batch_size=100, lr=0.01, seed=0
 
 
 def paddle_mnist_train(data, epochs, out, batch_size=100, lr=0.01, seed=0):
-    from paddle_mnist.training import TrainConfig, train
+    from paddle_mnist.runners.train import TrainConfig, train
 
     record = train(TrainConfig(optimizer="sgd", lr=lr, epochs=epochs, batch_size=batch_size, seed=seed,
                                out=out), data=data, progress=False)
@@ -274,9 +274,9 @@ def train_child(repeats, epochs):
     """In one process: the three loops, alternating, `repeats` times each; prints their images/s as JSON."""
     import tempfile
 
-    from paddle_mnist.data import load_dataset
-    from paddle_mnist.model import MNIST, CourseMNIST
-    from paddle_mnist.runtime import set_threads
+    from paddle_mnist.core.data import load_dataset
+    from paddle_mnist.core.model import MNIST, CourseMNIST
+    from paddle_mnist.core.runtime import set_threads
 
     set_threads(1)  # as every worker of a sweep
     source = REAL15K if os.path.exists(REAL15K) else "synthetic"
@@ -297,7 +297,7 @@ def bench_train(repeats=5, epochs=1):
     MKL's own choice of code and with the AVX2 code paddle_mnist asks for on AMD processors."""
     import statistics
 
-    from paddle_mnist.runtime import cpu_is_amd_with_avx2
+    from paddle_mnist.core.runtime import cpu_is_amd_with_avx2
 
     amd = cpu_is_amd_with_avx2()
     sides = [("MKL's own choice", {"MKL_DEBUG_CPU_TYPE": ""})]
@@ -337,7 +337,7 @@ COMPARE_OPTIONS = ("--no-full", "--ray-only")
 
 
 def _sweep_throughput(data, jobs, out):
-    from paddle_mnist.comparison import compare
+    from paddle_mnist.runners.compare import compare
 
     start = time.perf_counter()
     result = compare(**SWEEP, jobs=jobs, out=out, data=data, plot=False, progress=False, threads=1)
@@ -353,10 +353,10 @@ import json, os, sys, time
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read by Ray at import: loopback only
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 p = json.loads(os.environ["BENCH_SWEEP"])
-from paddle_mnist.runtime import keep_freed_memory
+from paddle_mnist.core.runtime import keep_freed_memory
 keep_freed_memory()  # as `paddle-mnist compare` does
-from paddle_mnist.comparison import compare
-from paddle_mnist.data import load_dataset
+from paddle_mnist.runners.compare import compare
+from paddle_mnist.core.data import load_dataset
 load_dataset(p["data"])  # parsed once (the cache), as by a learner's first command; not timed
 start = time.perf_counter()
 if p["executor"] == "ray":
@@ -410,7 +410,7 @@ def bench_compare():
     ``--no-full``: no full-size run."""
     import tempfile
 
-    from paddle_mnist.runtime import keep_freed_memory
+    from paddle_mnist.core.runtime import keep_freed_memory
 
     keep_freed_memory()  # as `paddle-mnist compare` does in its own process (the 1-worker case runs there)
     source = REAL15K if os.path.exists(REAL15K) else "synthetic"
@@ -448,8 +448,8 @@ def _bench_full_comparison(tmp):
     if not os.path.exists(full):
         os.makedirs(BENCH_DIR, exist_ok=True)
         print("building the full-size file:", make_fullsize_file(full))
-    from paddle_mnist.comparison import compare
-    from paddle_mnist.data import load_dataset
+    from paddle_mnist.runners.compare import compare
+    from paddle_mnist.core.data import load_dataset
 
     load_dataset(full, progress=False)  # parse it once, as a learner's first command would; not timed
     start = time.perf_counter()

@@ -15,9 +15,9 @@ import sys
 import tempfile
 
 from paddle_mnist import hessian, landscape, train
-from paddle_mnist.analysis.curvature import figure_eigenvalues, figure_landscape, figure_slices
+from paddle_mnist.analysis.hessian import figure_eigenvalues, figure_landscape, figure_slices
 from paddle_mnist.analysis.style import save_figure
-from paddle_mnist.training import TrainConfig
+from paddle_mnist.runners.train import TrainConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REAL15K = os.path.join(os.path.dirname(ROOT), "shared", "mnist", "mnist-real15k.json.gz")

@@ -16,7 +16,7 @@ from paddle_mnist.analysis.runs import (as_runs, canon, group_label, is_diverged
                                         step_losses)
 from paddle_mnist.analysis.style import (DIVERGED, diverged_handle, figure_legend, grid, label_grid,
                                          line_styles, lr_colours, optimizer_colours)
-from paddle_mnist.errors import DataError
+from paddle_mnist.core.errors import DataError
 
 LOSS_LABEL = "Training loss (log scale)"
 

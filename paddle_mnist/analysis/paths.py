@@ -1,4 +1,4 @@
-"""Figures of optimizer paths on a 2-D surface, drawn from paths.json alone (see paddle_mnist.surfaces).
+"""Figures of optimizer paths on a 2-D surface, drawn from paths.json alone (see paddle_mnist.runners.paths).
 
 Left, a contour map with one path per optimizer (each in the colour it has in every other figure),
 the start, the end points, the minima and saddles; right, f(x_t) - f* against the step on a log
@@ -18,9 +18,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from paddle_mnist.analysis.style import DIVERGED, diverged_handle, new_figure, optimizer_colours
-from paddle_mnist.errors import DataError
-from paddle_mnist.files import atomic_path, read_json
-from paddle_mnist.surfaces import SCHEMA, SURFACES, evaluate
+from paddle_mnist.core.errors import DataError
+from paddle_mnist.core.files import atomic_path, read_json
+from paddle_mnist.runners.paths import SCHEMA, SURFACES, evaluate
 
 GRID = 240          # contour resolution per axis
 FLOOR = 1e-12       # f - f* below this is drawn at this (log axis)

@@ -16,14 +16,14 @@ A figure with nothing to show is skipped with a reason (and an older file of it 
 import os
 import warnings
 
-from paddle_mnist.analysis.curvature import SWEEP_FILE, sweep_curvature
+from paddle_mnist.analysis.hessian import SWEEP_FILE, sweep_curvature
 from paddle_mnist.analysis.curves import (auto_window, figure_loss_by_lr, figure_loss_by_optimizer,
                                           figure_seeds)
 from paddle_mnist.analysis.runs import FairnessWarning, as_runs, step_losses
 from paddle_mnist.analysis.sensitivity import figure_epochs, figure_lr_sensitivity
 from paddle_mnist.analysis.style import FORMATS, parse_formats, save_figure, show_figures, write_text
 from paddle_mnist.analysis.summary import summary_csv, summary_markdown, summary_rows
-from paddle_mnist.errors import ConfigError
+from paddle_mnist.core.errors import ConfigError
 
 NO_STEPS = "no run has a recorded step loss"
 WARNING = "warning: "  # how report_lines marks a fairness warning

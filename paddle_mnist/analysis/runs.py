@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from paddle_mnist.config import NOT_RESULT_FIELDS, RESULT_FIELDS, SHORT
-from paddle_mnist.errors import DataError
-from paddle_mnist.optim import OPTIMIZERS
-from paddle_mnist.record import find_records
+from paddle_mnist.core.config import NOT_RESULT_FIELDS, RESULT_FIELDS, SHORT
+from paddle_mnist.core.errors import DataError
+from paddle_mnist.core.optim import OPTIMIZERS
+from paddle_mnist.schemas.run import find_records
 
-# From the fields' declarations (paddle_mnist/config.py): fields that do not change what a run
+# From the fields' declarations (paddle_mnist/core/config.py): fields that do not change what a run
 # computes (where it wrote, on which device, ...) are never an axis, nor is the seed, which is
 # averaged over rather than drawn as its own line; the others appear in labels in declaration order.
 NOT_AN_AXIS = set(NOT_RESULT_FIELDS) | {"seed"}

@@ -14,9 +14,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from paddle_mnist.analysis.runs import canon, extras_key
-from paddle_mnist.errors import ConfigError
-from paddle_mnist.files import atomic_path
-from paddle_mnist.optim import optimizer_colours  # noqa: F401  (one colour per optimizer, everywhere)
+from paddle_mnist.core.errors import ConfigError
+from paddle_mnist.core.files import atomic_path
+from paddle_mnist.core.optim import optimizer_colours  # noqa: F401  (one colour per optimizer, everywhere)
 
 FORMATS = ("png", "svg", "pdf")
 DPI = 120

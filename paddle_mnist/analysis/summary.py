@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from paddle_mnist.analysis.runs import as_runs, by_line, canon, final_results, fmt, last_epoch
-from paddle_mnist.record import FINISHED
+from paddle_mnist.schemas.run import FINISHED
 
 RUN_COLUMNS = ["name", "optimizer", "lr"]
 RESULT_COLUMNS = ["seed", "status", "epochs_done", "train_loss", "valid_loss", "valid_acc", "eval_acc",

@@ -20,7 +20,7 @@ COMMAND_MODULES = [
     "paddle_mnist.cli.predict",     # predict, export
     "paddle_mnist.cli.lr_find",     # lr-find
     "paddle_mnist.cli.paths",       # paths (optimizers on 2-D surfaces)
-    "paddle_mnist.cli.curvature",   # hessian, landscape
+    "paddle_mnist.cli.hessian",   # hessian, landscape
     "paddle_mnist.cli.doctor",      # doctor
     # not yet moved into cli/ (transitional: each is removed when its command moves here)
 ]

@@ -4,10 +4,10 @@ import signal
 import sys
 from dataclasses import fields
 
-from paddle_mnist.config import TrainConfig, flag_of, value_type
-from paddle_mnist.errors import PaddleMnistError
-from paddle_mnist.executors import EXECUTORS, RAY_INSTALL
-from paddle_mnist.runtime import keep_freed_memory
+from paddle_mnist.core.config import TrainConfig, flag_of, value_type
+from paddle_mnist.core.errors import PaddleMnistError
+from paddle_mnist.runners.executors import EXECUTORS, RAY_INSTALL
+from paddle_mnist.core.runtime import keep_freed_memory
 
 EXIT_OK = 0
 EXIT_ERROR = 1       # bad input: data, options, checkpoint, an unwritable path
@@ -49,7 +49,7 @@ def run_command(args):
         return EXIT_INTERRUPTED
 
 
-# ---- the flags of a TrainConfig, derived from its declaration (paddle_mnist/config.py) ----
+# ---- the flags of a TrainConfig, derived from its declaration (paddle_mnist/core/config.py) ----
 
 NOT_FLAGS = ("out", "resume")  # each command says itself where it writes and whether it resumes
 

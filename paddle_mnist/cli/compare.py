@@ -6,14 +6,14 @@ import warnings
 from dataclasses import asdict
 
 from paddle_mnist.analysis import FairnessWarning, plot
-from paddle_mnist.analysis.curvature import SWEEP_FILE, sweep_table
+from paddle_mnist.analysis.hessian import SWEEP_FILE, sweep_table
 from paddle_mnist.cli.common import (EXIT_ERROR, EXIT_OK, add_config_arguments, add_executor_arguments, config_from_args,
                                      stop_on_sigterm)
 from paddle_mnist.cli.plot import print_report
-from paddle_mnist.comparison import compare
-from paddle_mnist.config import AXIS_TYPES, LIST_FLAGS
-from paddle_mnist.curvature import hessian_sweep
-from paddle_mnist.errors import ConfigError
+from paddle_mnist.runners.compare import compare
+from paddle_mnist.core.config import AXIS_TYPES, LIST_FLAGS
+from paddle_mnist.runners.hessian import hessian_sweep
+from paddle_mnist.core.errors import ConfigError
 
 
 def _split(text, kind, name):

@@ -5,8 +5,8 @@ import json
 import os
 
 from paddle_mnist.cli.common import EXIT_OK
-from paddle_mnist.data import LOCAL_FILE, SPLITS, SYNTHETIC_FILE, build_json, build_synthetic_json, inspect
-from paddle_mnist.errors import ConfigError
+from paddle_mnist.core.data import LOCAL_FILE, SPLITS, SYNTHETIC_FILE, build_json, build_synthetic_json, inspect
+from paddle_mnist.core.errors import ConfigError
 
 
 def _sizes(text):

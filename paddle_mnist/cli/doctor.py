@@ -1,4 +1,4 @@
-"""`paddle-mnist doctor`: this installation on one screen (paddle_mnist.doctor gathers it).
+"""`paddle-mnist doctor`: this installation on one screen (paddle_mnist.runners.doctor gathers it).
 
 Paste its output into a bug report; read its notes when training is slower than you expected.
 """
@@ -7,7 +7,7 @@ import json
 import textwrap
 
 from paddle_mnist.cli.common import EXIT_OK
-from paddle_mnist.doctor import doctor
+from paddle_mnist.runners.doctor import doctor
 
 WIDTH = 100
 LABEL = 12  # width of the first column

@@ -1,10 +1,10 @@
-"""`paddle-mnist lr-find`: the learning-rate range test (paddle_mnist.lr_finder) from the command line."""
+"""`paddle-mnist lr-find`: the learning-rate range test (paddle_mnist.runners.lr_find) from the command line."""
 
 import os
 
 from paddle_mnist.cli.common import EXIT_OK
-from paddle_mnist.lr_finder import lr_find
-from paddle_mnist.optim import parse_overrides
+from paddle_mnist.runners.lr_find import lr_find
+from paddle_mnist.core.optim import parse_overrides
 
 
 def add_parser(subparsers):

@@ -1,14 +1,14 @@
 """`paddle-mnist optimizers`: the optimizers, schedules and losses you can pick, with their defaults.
 
-Every row comes from the tables in paddle_mnist.optim and paddle_mnist.loss, so the list cannot
+Every row comes from the tables in paddle_mnist.core.optim and paddle_mnist.core.loss, so the list cannot
 drift from what `train` accepts. An optimizer the installed Paddle lacks stays in the list, marked
 with the Paddle version that has it.
 """
 
 from paddle_mnist.cli.common import EXIT_OK
-from paddle_mnist.loss import LOSS_INFO
-from paddle_mnist.optim import list_optimizers
-from paddle_mnist.schedules import SCHEDULE_SPECS
+from paddle_mnist.core.loss import LOSS_INFO
+from paddle_mnist.core.optim import list_optimizers
+from paddle_mnist.core.schedules import SCHEDULE_SPECS
 
 
 def _format_defaults(defaults):

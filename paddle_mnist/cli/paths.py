@@ -1,11 +1,11 @@
-"""`paddle-mnist paths`: optimizer paths on 2-D surfaces (paddle_mnist.surfaces) from the command line."""
+"""`paddle-mnist paths`: optimizer paths on 2-D surfaces (paddle_mnist.runners.paths) from the command line."""
 
 import os
 
 from paddle_mnist.cli.common import EXIT_OK
-from paddle_mnist.errors import ConfigError
-from paddle_mnist.optim import parse_overrides
-from paddle_mnist.surfaces import DEFAULT_OPTIMIZERS, SURFACES, paths
+from paddle_mnist.core.errors import ConfigError
+from paddle_mnist.core.optim import parse_overrides
+from paddle_mnist.runners.paths import DEFAULT_OPTIMIZERS, SURFACES, paths
 
 
 def add_parser(subparsers):

@@ -5,7 +5,7 @@ import warnings
 
 from paddle_mnist.analysis import FairnessWarning, plot, report_lines
 from paddle_mnist.analysis.report import WARNING
-from paddle_mnist.analysis.tuning import is_tune_folder
+from paddle_mnist.analysis.tune import is_tune_folder
 from paddle_mnist.cli.common import EXIT_OK
 from paddle_mnist.cli.tune import plot_tune_folder
 

@@ -2,10 +2,10 @@
 
 import os
 
-from paddle_mnist.files import ensure_writable_dir
-from paddle_mnist.inference import (EXPORT_FORMATS, export, how_to_load, load_checkpoint, load_image,
+from paddle_mnist.core.files import ensure_writable_dir
+from paddle_mnist.runners.predict import (EXPORT_FORMATS, export, how_to_load, load_checkpoint, load_image,
                                     predict, save_seen, seen_paths)
-from paddle_mnist.model import MODELS
+from paddle_mnist.core.model import MODELS
 
 
 def add_parser(subparsers):

@@ -3,8 +3,8 @@
 import os
 
 from paddle_mnist.cli.common import STATUS_EXIT, add_config_arguments, config_from_args, stop_on_sigterm
-from paddle_mnist.config import run_name
-from paddle_mnist.training import train
+from paddle_mnist.core.config import run_name
+from paddle_mnist.runners.train import train
 
 
 def summary_line(record):

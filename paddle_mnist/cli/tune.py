@@ -1,6 +1,6 @@
 """`paddle-mnist tune`: every optimizer tuned with the same budget, then its best lr rerun over seeds.
 
-The library side is paddle_mnist.tuning (the runs) and paddle_mnist.analysis.tuning (figures and
+The library side is paddle_mnist.runners.tune (the runs) and paddle_mnist.analysis.tune (figures and
 table); `paddle-mnist plot DIR` on a tune folder redraws them through ``plot_tune_folder``.
 """
 
@@ -9,10 +9,10 @@ import warnings
 from dataclasses import asdict
 
 from paddle_mnist.analysis import FairnessWarning
-from paddle_mnist.analysis.tuning import redraw
+from paddle_mnist.analysis.tune import redraw
 from paddle_mnist.cli.common import (EXIT_OK, add_config_arguments, add_executor_arguments, config_from_args,
                                      stop_on_sigterm)
-from paddle_mnist.tuning import DEFAULT_OPTIMIZERS, tune
+from paddle_mnist.runners.tune import DEFAULT_OPTIMIZERS, tune
 
 SET_BY_TUNE = ("optimizer", "lr")  # what tune chooses itself: no --optimizer / --lr flag
 NOT_SHARED = SET_BY_TUNE + ("epochs", "seed", "data", "out", "resume")  # passed by name to tune()

@@ -1,0 +1,208 @@
+"""Figures and table of a tuning run (``paddle-mnist tune``), read from OUT/tune.json; nothing trains.
+
+Layout of ``tune.json`` (schema ``paddle_mnist.tune/1``; accuracies are fractions, ``run`` paths are
+relative to the tune folder)::
+
+    settings    optimizers, budget, lr_ranges {NAME: [lo, hi]}, epochs, seed (of the trials),
+                final_seeds [seeds of the reruns], data, data_sha256, executor, shared (other fields)
+    optimizers  {NAME: {"trials": [{"lr", "status", "valid_acc", "run"}, ...],
+                        "expected_best": [{"k", "mean", "std"}, ...],
+                        "chosen_lr": lr,
+                        "final": [{"seed", "eval_acc", "run"}, ...]}}
+    table       [{"optimizer", "chosen_lr", "runs", "mean", "std", "diverged",
+                  "course": null or {"lr": 0.01, "runs", "mean", "std", "seeds", "diverged"}}, ...]
+
+A trial's ``valid_acc`` is its final-epoch validation accuracy; a diverged run (status "diverged")
+counts as chance, 10 %. The expected-best figure needs only this file; the lr-sensitivity figure
+also reads the trial records it names.
+"""
+
+import os
+
+import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator
+
+from paddle_mnist.analysis.sensitivity import figure_lr_sensitivity
+from paddle_mnist.analysis.style import new_figure, optimizer_colours, parse_formats, save_figure, write_text
+from paddle_mnist.core.errors import DataError
+from paddle_mnist.core.files import read_schema_json
+from paddle_mnist.schemas.run import load_record
+
+TUNE_SCHEMA = "paddle_mnist.tune/1"
+TUNE_FILE = "tune.json"
+TABLE_FILE = "tune.md"
+CHANCE = 0.1      # what a diverged run counts as: ten classes
+COURSE_LR = 0.01  # the one learning rate the course tried
+CHOSEN = dict(marker="*", markersize=17, markeredgecolor="black", markeredgewidth=0.8, linestyle="none",
+              zorder=6)
+
+
+def is_tune_folder(directory):
+    """True for a folder `paddle-mnist tune` wrote (it holds tune.json)."""
+    return os.path.isfile(os.path.join(directory, TUNE_FILE))
+
+
+def load_tune(directory):
+    """The content of DIRECTORY/tune.json; a missing or foreign file is a DataError naming it."""
+    path = os.path.join(directory, TUNE_FILE)
+    result = read_schema_json(path, TUNE_SCHEMA, "tune file")
+    if not isinstance(result.get("optimizers"), dict) or not isinstance(result.get("settings"), dict):
+        raise DataError(f"{path}: not a tune file (no optimizers and settings)")
+    return result
+
+
+def plural(n, word):
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _pct(x, digits=2):
+    return "–" if x is None else f"{100 * x:.{digits}f} %"
+
+
+def _mean_std_text(mean, std, runs):
+    if mean is None:
+        return "–"
+    return _pct(mean) if runs == 1 else f"{100 * mean:.2f} ± {100 * std:.2f} %"
+
+
+def range_text(settings):
+    ranges = {tuple(r) for r in settings["lr_ranges"].values()}
+    if len(ranges) == 1:
+        lo, hi = ranges.pop()
+        return f"log-uniform in {lo:g}:{hi:g}"
+    return "log-uniform, per-optimizer ranges"
+
+
+def _diverged(entry):
+    return sum(t["status"] == "diverged" for t in entry["trials"])
+
+
+def figure_expected_best(result, show=False):
+    """Left: expected best valid accuracy after k trials (± 1 std band). Right: the seed reruns."""
+    opts, settings = result["optimizers"], result["settings"]
+    colours = optimizer_colours(opts)
+    fig = new_figure((11.5, 4.9), show)
+    ax, ax_final = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.3, 1]})
+    budget = max(len(e["trials"]) for e in opts.values())
+    fig.suptitle(f"Fair by budget: {budget} learning rates per optimizer, {range_text(settings)}; "
+                 f"{plural(settings['epochs'], 'epoch')} each", fontsize=12)
+    for name, entry in opts.items():
+        ks = np.array([c["k"] for c in entry["expected_best"]])
+        mean = 100 * np.array([c["mean"] for c in entry["expected_best"]])
+        std = 100 * np.array([c["std"] for c in entry["expected_best"]])
+        label = f"{name} (chosen lr {entry['chosen_lr']:g}; {_diverged(entry)}/{len(ks)} diverged)"
+        ax.plot(ks, mean, color=colours[name], marker="o", markersize=4, linewidth=2, label=label)
+        ax.fill_between(ks, np.clip(mean - std, 0, 100), np.clip(mean + std, 0, 100),
+                        color=colours[name], alpha=0.1, linewidth=0)
+    ax.set_xlabel("Tuning budget k (runs per optimizer, lrs drawn at random)")
+    ax.set_ylabel("Expected best validation accuracy (%)")
+    ax.set_title("Expected best after k trials (band: ±1 std over which k you draw)", fontsize=11)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8.5, loc="lower right")
+    _final_panel(ax_final, result, colours)
+    return fig
+
+
+def _final_panel(ax, result, colours):
+    """Eval accuracy at each optimizer's tuned lr over the rerun seeds, beside lr 0.01 when it was run."""
+    rows = result.get("table") or []
+    seeds = len(result["settings"].get("final_seeds") or [])
+    course = False
+    for i, row in enumerate(rows):
+        colour = colours[row["optimizer"]]
+        for f in result["optimizers"][row["optimizer"]]["final"]:
+            ax.plot(i - 0.12, 100 * f["eval_acc"], ".", color=colour, alpha=0.6, markersize=6)
+        if row["mean"] is not None:
+            ax.errorbar(i - 0.12, 100 * row["mean"], yerr=100 * row["std"], fmt="o", color=colour,
+                        markersize=8, capsize=4, linewidth=1.8)
+        if row.get("course"):
+            course = True
+            c = row["course"]
+            ax.errorbar(i + 0.18, 100 * c["mean"], yerr=100 * c["std"], fmt="o", color=colour,
+                        markerfacecolor="white", markersize=7, capsize=3, linewidth=1.2)
+    ax.set_xticks(range(len(rows)), [r["optimizer"] for r in rows], rotation=30)
+    ax.set_xlim(-0.6, len(rows) - 0.4)
+    ax.set_ylabel("Eval accuracy (%)")
+    ax.set_title(f"Chosen lr, rerun with {plural(seeds, 'new seed')}", fontsize=11)
+    ax.grid(True, axis="y", alpha=0.3)
+    handles = [Line2D([], [], marker="o", color="0.3", label="tuned lr: mean ± std")]
+    if course:
+        handles.append(Line2D([], [], marker="o", color="0.3", markerfacecolor="white", label=f"lr {COURSE_LR:g}"))
+    ax.legend(handles=handles, fontsize=8, loc="lower right")
+
+
+def figure_tune_sensitivity(result, records, show=False):
+    """The project's lr-sensitivity figure for all trials, each optimizer's chosen lr starred."""
+    fig = figure_lr_sensitivity(records, show)
+    colours = optimizer_colours(result["optimizers"])
+    ax = fig.axes[0]  # the accuracy panel
+    for panel in fig.axes[:2]:  # random lrs crowd each other as tick labels: decades instead
+        panel.xaxis.set_major_locator(LogLocator())
+        panel.xaxis.set_major_formatter(LogFormatterSciNotation())
+    for name, entry in result["optimizers"].items():
+        chosen = next(t for t in entry["trials"] if t["lr"] == entry["chosen_lr"])
+        if chosen["status"] != "diverged":
+            ax.plot([chosen["lr"]], [100 * chosen["valid_acc"]], color=colours[name], gid="chosen", **CHOSEN)
+    star = Line2D([], [], color="0.6", label="chosen lr (best final valid acc)", **CHOSEN)
+    ax.legend(handles=[star], fontsize=8, loc="best")
+    return fig
+
+
+def table_markdown(result):
+    """The DeepOBS table: eval accuracy at each tuned lr (over seeds), at lr 0.01, and the trials."""
+    seeds = len(result["settings"].get("final_seeds") or [])
+    header = ["optimizer", "tuned lr", f"eval acc at tuned lr ({plural(seeds, 'seed')})", f"eval acc at lr {COURSE_LR:g}",
+              "best trial (valid)", "expected best of 1 trial (valid)", "diverged trials"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for row in result.get("table") or []:
+        entry = result["optimizers"][row["optimizer"]]
+        c = row.get("course")
+        course = _mean_std_text(c["mean"], c["std"], c["runs"]) + f" (seeds {', '.join(map(str, c['seeds']))})" \
+            if c else "not run"
+        first, last = entry["expected_best"][0], entry["expected_best"][-1]
+        cells = [row["optimizer"], f"{row['chosen_lr']:g}", _mean_std_text(row["mean"], row["std"], row["runs"])
+                 + (f", {row['diverged']} diverged" if row["diverged"] else ""),
+                 course, _pct(last["mean"]), f"{100 * first['mean']:.2f} ± {100 * first['std']:.2f} %",
+                 f"{_diverged(entry)}/{len(entry['trials'])}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    s = result["settings"]
+    lines += ["", f"{s['budget']} trials per optimizer, lr {range_text(s)}, {plural(s['epochs'], 'epoch')}, trial seed "
+              f"{s['seed']}; a trial's measure is its final validation accuracy (a diverged run counts as "
+              f"{CHANCE:.0%}); the chosen lr is rerun with seeds {', '.join(map(str, s['final_seeds']))}."]
+    return "\n".join(lines) + "\n"
+
+
+def draw(result, directory, figures=True, show=False):
+    """{"figures": {name: Figure}, "table": markdown, "skipped_figures": {name: why}} for a tune result."""
+    drawn = {"figures": {}, "table": table_markdown(result), "skipped_figures": {}}
+    if not figures:
+        return drawn
+    drawn["figures"]["expected_best"] = figure_expected_best(result, show)
+    try:
+        records = [load_record(os.path.join(directory, t["run"]))
+                   for entry in result["optimizers"].values() for t in entry["trials"]]
+    except DataError as e:
+        drawn["skipped_figures"]["lr_sensitivity"] = f"a trial record cannot be read ({e})"
+    else:
+        drawn["figures"]["lr_sensitivity"] = figure_tune_sensitivity(result, records, show)
+    return drawn
+
+
+def save(drawn, out, formats=("png",)):
+    """Write the figures and tune.md into `out`; returns the paths."""
+    files = []
+    for name, fig in drawn["figures"].items():
+        files += save_figure(fig, out, name, parse_formats(formats))
+    path = os.path.join(out, TABLE_FILE)
+    write_text(path, drawn["table"])
+    return files + [path]
+
+
+def redraw(directory, out=None, formats=("png",), show=False):
+    """Draw a tune folder's figures and table again from its tune.json (what `paddle-mnist plot DIR` does)."""
+    formats = parse_formats(formats)
+    result = load_tune(directory)
+    drawn = draw(result, directory, show=show)
+    return {"tune": result, **drawn, "files": save(drawn, out or directory, formats)}

@@ -1,0 +1,230 @@
+"""What defines a run: ``TrainConfig``, each field declared once.
+
+Every field carries, beside its type and default, what the rest of the project needs to know:
+its help text and flag (the command line is built from them), its short name in run names, whether
+it changes the numbers a run produces (the config id hashes only those), whether it can be an axis
+of a sweep (and its plural flag in ``compare``), and the check of its value. ``check`` applies those
+checks, so a bad value is refused once, before anything is trained or written, with the flag named.
+"""
+
+import hashlib
+import json
+import math
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from typing import Optional
+
+from paddle_mnist.core.errors import ConfigError
+from paddle_mnist.core.loss import LOSSES
+from paddle_mnist.core.model import MODELS
+from paddle_mnist.core.optim import check_optimizer, optimizer_keywords, parse_overrides
+from paddle_mnist.core.schedules import SCHEDULES, build_schedule, step_after_batch, step_after_epoch
+
+SEED_MAX = 2**32 - 1  # every seed both Paddle versions and numpy's generator accept
+
+
+# ---- checks: each returns nothing and raises ConfigError naming the flag ----
+
+def _one_of(choices):
+    def check(flag, value):
+        if value not in choices:
+            raise ConfigError(f"{flag} {value!r} is unknown; choose one of: {', '.join(choices)}")
+    return check
+
+
+def _optimizer(flag, value):
+    check_optimizer(value, option=flag)
+
+
+def _number(*, integer=False, zero_ok=False, high=None):
+    """A finite number > 0 (>= 0 when zero_ok; a whole one when integer; at most `high`)."""
+    kind = "integer" if integer else "number"
+    wanted = f"{'an' if integer else 'a'} {kind} >= 0" if zero_ok else f"a positive {kind}"
+
+    def check(flag, value):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        ok = ok and (value >= 0 if zero_ok else value > 0) and (not integer or float(value).is_integer())
+        if not ok:
+            raise ConfigError(f"{flag} must be {wanted}, not {value!r}")
+        if high is not None and value > high:
+            raise ConfigError(f"{flag} must be at most {high}, not {value!r}")
+    return check
+
+
+def _mapping(flag, value):
+    if not isinstance(value, dict):
+        raise ConfigError(f"{flag} must be a mapping of key=value, not {value!r}")
+
+
+def _lr_groups(flag, value):
+    _mapping(flag, value)
+    for prefix, lr in value.items():
+        _number()(f"{flag} {prefix}=", lr)
+
+
+def _text(flag, value):
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{flag} must be a non-empty text, not {value!r}")
+
+
+def _flag_value(flag, value):
+    if not isinstance(value, bool):
+        raise ConfigError(f"{flag} must be True or False, not {value!r}")
+
+
+def parse_lr_groups(items):
+    """["conv=0.01", "fc=0.001"] (from --lr-group) -> {"conv": 0.01, "fc": 0.001}."""
+    groups = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        try:
+            groups[key] = float(value)
+        except ValueError:
+            raise ConfigError(f"--lr-group expects PREFIX=LR, not {item!r}") from None
+        if not sep or not key:
+            raise ConfigError(f"--lr-group expects PREFIX=LR, not {item!r}")
+    return groups
+
+
+def _spec(default, help, *, flag=None, short=None, result=True, plural=None, check=None, metavar=None,
+          parse=None):
+    """A dataclass field with its declaration (see the module docstring). `parse` turns the
+    repeated KEY=VALUE flags of a mapping field into its dict."""
+    factory = {"default_factory": dict} if default == {} else {"default": default}
+    return field(**factory, metadata={"help": help, "flag": flag, "short": short, "result": result,
+                                      "plural": plural, "check": check, "metavar": metavar,
+                                      "parse": parse})
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run. ``lr`` is the (base) learning rate."""
+
+    model: str = _spec("cnn", f"network: {', '.join(MODELS)} (default: cnn, the course's MNIST)",
+                       plural="models", check=_one_of(MODELS))
+    optimizer: str = _spec("sgd", "optimizer by name, see `paddle-mnist optimizers` (default: sgd)",
+                           plural="optimizers", check=_optimizer)
+    lr: float = _spec(0.01, "learning rate (default: 0.01)", short="lr", plural="lrs", check=_number())
+    batch_size: int = _spec(100, "images per step (default: 100)", short="bs", plural="batch_sizes",
+                            check=_number(integer=True))
+    epochs: int = _spec(5, "passes over the training split (default: 5)", short="ep", check=_number(integer=True))
+    seed: int = _spec(0, f"fixes initial weights and batch order, 0..{SEED_MAX} (default: 0)", short="s",
+                      plural="seeds", check=_number(integer=True, zero_ok=True, high=SEED_MAX))
+    schedule: str = _spec("constant", f"learning-rate schedule: {', '.join(SCHEDULES)}", plural="schedules",
+                          check=_one_of(SCHEDULES))
+    warmup_steps: int = _spec(0, "linear warm-up steps in front of the schedule", short="warm",
+                              check=_number(integer=True, zero_ok=True))
+    schedule_args: dict = _spec({}, "a schedule parameter, e.g. gamma=0.5 (repeatable)", flag="--schedule-arg",
+                                metavar="KEY=VALUE", check=_mapping,
+                                parse=lambda items: parse_overrides(items, option="--schedule-arg"))
+    loss: str = _spec("cross_entropy", f"loss function: {', '.join(LOSSES)}", plural="losses", check=_one_of(LOSSES))
+    weight_decay: Optional[float] = _spec(
+        None, "weight decay (L2; decoupled for adamw; default: the optimizer's own, adamw 0.01, others 0)",
+        short="wd", plural="weight_decays", check=_number(zero_ok=True))
+    grad_clip: Optional[float] = _spec(None, "clip gradients by global norm (10 is a common choice for this net)",
+                                       short="clip", metavar="MAX_NORM", check=_number())
+    opt_args: dict = _spec({}, "an optimizer argument, e.g. beta1=0.8 (repeatable; see `paddle-mnist optimizers`)",
+                           flag="--opt", metavar="KEY=VALUE", check=_mapping, parse=parse_overrides)
+    lr_groups: dict = _spec({}, "learning rate for the layers whose name starts with PREFIX, e.g. conv=0.01 fc=0.001",
+                            flag="--lr-group", metavar="PREFIX=LR", check=_lr_groups, parse=parse_lr_groups)
+    patience: Optional[int] = _spec(None, "stop early after this many epochs without a better valid accuracy",
+                                    short="pat", check=_number(integer=True))
+    # ---- where and how a run happens: these never change its numbers ----
+    data: Optional[str] = _spec(None, "course JSON(.gz) file, IDX directory, or 'synthetic' "
+                                "(default: work/mnist.json.gz, then Paddle's cache)", result=False, check=_text)
+    out: Optional[str] = _spec(None, "run directory", result=False, check=_text)
+    device: Optional[str] = _spec(None, "cpu, gpu or gpu:N (default: gpu if Paddle has CUDA, else cpu)",
+                                  result=False, check=_text)
+    threads: Optional[int] = _spec(None, "CPU threads for Paddle, >= 1 (default: Paddle's choice)", result=False,
+                                   check=_number(integer=True))
+    resume: bool = _spec(False, "continue the interrupted run in --out", result=False, check=_flag_value)
+    visualdl: Optional[str] = _spec(None, "also log to VisualDL under DIR (needs visualdl)", result=False,
+                                    metavar="DIR", check=_text)
+    wandb: Optional[str] = _spec(None, "also log to Weights & Biases (needs wandb)", result=False,
+                                 metavar="PROJECT", check=_text)
+
+    def check(self, steps_per_epoch=None):
+        """Refuse impossible values with the flag's name; with `steps_per_epoch`, also every lr of
+        the schedule over the whole run (cheap to compute) must be finite and positive."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None or f.default is not None:
+                f.metadata["check"](flag_of(f), value)
+        valid = optimizer_keywords(self.optimizer)
+        for key in self.opt_args:
+            if key not in valid:
+                raise ConfigError(f"--opt {key}: optimizer {self.optimizer!r} has no option {key!r}; "
+                                  f"valid: {', '.join(valid)}")
+        check_schedule(self, steps_per_epoch or self.warmup_steps + 1, whole_run=steps_per_epoch is not None)
+        return self
+
+
+def flag_of(f):
+    """The command-line flag of a field: its own, or --field-name."""
+    return f.metadata["flag"] or "--" + f.name.replace("_", "-")
+
+
+RESULT_FIELDS = tuple(f.name for f in fields(TrainConfig) if f.metadata["result"])
+NOT_RESULT_FIELDS = tuple(f.name for f in fields(TrainConfig) if not f.metadata["result"])
+
+
+def value_type(f):
+    """float for ``Optional[float]``, str for ``str``, ..."""
+    args = [a for a in typing.get_args(f.type) if a is not type(None)]
+    return args[0] if args else f.type
+
+
+# the fields a sweep can vary (scalars that change results), with their value types
+AXIS_TYPES = {f.name: value_type(f) for f in fields(TrainConfig)
+              if f.metadata["result"] and value_type(f) in (int, float, str)}
+LIST_FLAGS = {f.metadata["plural"]: f.name for f in fields(TrainConfig) if f.metadata["plural"]}
+SHORT = {f.name: f.metadata["short"] for f in fields(TrainConfig) if f.metadata["short"]}
+
+# the most steps a schedule is checked over before training (a huge run is checked at its start)
+CHECKED_STEPS = 200_000
+
+
+def check_schedule(config, steps_per_epoch, whole_run=True):
+    """Build the run's schedule and, over the whole run, refuse a non-finite or non-positive lr
+    (e.g. ``--schedule step --schedule-arg gamma=-1`` would train by gradient *ascent*).
+    A plateau schedule is stepped with a valid loss that never improves: its lowest lrs."""
+    schedule = build_schedule(config.schedule, config.lr, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
+                              warmup_steps=config.warmup_steps, **config.schedule_args)
+    total = config.epochs * steps_per_epoch if whole_run else 1
+    for step in range(min(total, CHECKED_STEPS)):
+        lr = schedule()
+        warming_up = step < config.warmup_steps  # a warmup may start at 0 (warmup_start_lr)
+        if not math.isfinite(lr) or lr < 0 or (lr == 0 and not warming_up):
+            raise ConfigError(f"--schedule {config.schedule} {_args_text(config)}gives lr {lr:g} at step {step + 1} "
+                              f"of {total}; every lr must be a positive number")
+        step_after_batch(schedule)
+        if (step + 1) % steps_per_epoch == 0:
+            step_after_epoch(schedule, 1.0)
+    return schedule
+
+
+def _args_text(config):
+    items = " ".join(f"--schedule-arg {k}={v}" for k, v in config.schedule_args.items())
+    return items + " " if items else ""
+
+
+def config_id(config):
+    """A short hash of the fields that decide the result: equal ids, equal curves (same data)."""
+    d = {k: v for k, v in asdict(config).items() if k in RESULT_FIELDS}
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_name(config):
+    """A readable default name, e.g. ``adam-lr0.001-s0``."""
+    return f"{config.optimizer}-lr{config.lr:g}-s{config.seed}"
+
+
+def as_config(config):
+    """A TrainConfig from a TrainConfig or a dict of its fields (an unknown key is a ConfigError)."""
+    if isinstance(config, TrainConfig):
+        return config
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise ConfigError(f"unknown config field(s) {', '.join(unknown)}; fields are: {', '.join(sorted(known))}")
+    return TrainConfig(**config)

@@ -1,0 +1,265 @@
+"""Minimum or saddle? The Hessian of the training loss at a trained network.
+
+A point where the gradient vanishes is a local minimum when every eigenvalue of the Hessian is
+positive and a saddle when some are negative; the largest eigenvalue ("sharpness") says how sharp
+the minimum is. The network has tens of thousands of parameters, so the Hessian is never formed:
+``scipy.sparse.linalg.eigsh`` (Lanczos) only needs Hessian-vector products, and Hutchinson's
+estimator turns such products of random sign vectors into the trace.
+
+Hessian-vector products come from ``paddle_mnist.runners.hvp``: exact (double backward) for ``linear`` and
+``mlp``, central differences of gradients for the course's CNN (see that module for why and how).
+
+Everything is measured on one fixed subset of the training images (``slices.subset_indices``), so
+every run of a sweep is measured on the same images.
+"""
+
+import glob
+import math
+import os
+import time
+
+import numpy as np
+import paddle
+from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+from tqdm.auto import tqdm
+
+from paddle_mnist.analysis.hessian import SWEEP_FILE, SWEEP_SCHEMA
+from paddle_mnist.core.errors import ConfigError, DataError, PaddleMnistError
+from paddle_mnist.core.files import read_json
+from paddle_mnist.runners.hvp import FD_FLOOR, FD_STEP, METHODS, VERSION, HessianOperator
+from paddle_mnist.schemas.run import RECORD_FILE, load_record
+from paddle_mnist.runners.landscape import SUBSET_RULE, check_writable, load_run, output_name
+
+SCHEMA = "paddle_mnist.hessian/1"
+VERDICT_TOL = 1e-2      # "minimum" when λmin ≥ −VERDICT_TOL·λmax: smaller negative values are noise
+CRITICAL_TOL = 1e-3     # "at a critical point" when ‖g‖/λmax ≤ CRITICAL_TOL·‖w‖ (see at_critical_point)
+LANCZOS_TOL = 1e-3      # eigsh's relative tolerance on each eigenvalue
+LANCZOS_RESTARTS = 25   # at most ~25·ncv products per end: a bound on the time, never reached here
+SWEEP_COLUMNS = ("run", "lambda_max", "lambda_min", "trace", "trace_stderr", "verdict", "at_critical_point",
+                 "gradient_norm", "loss", "method", "hvp_count", "subset_sha256")
+
+
+# ---------------------------------------------------------------------------------------------
+# Eigenvalues (Lanczos), trace (Hutchinson), verdict
+# ---------------------------------------------------------------------------------------------
+
+def extreme_eigenvalues(op, k, which, shift=0.0, seed=0, bar=None, ncv=None):
+    """k eigenvalues of H from one end ("LA": largest, "SA": smallest) by scipy's Lanczos (ARPACK),
+    each with its residual ‖Hv − λv‖ (one more product each).
+
+    ARPACK stops when each residual is below LANCZOS_TOL·|eigenvalue of the operator|: for the
+    smallest eigenvalues (often near 0) run on H − λmax·I, so the bar is LANCZOS_TOL·λmax instead."""
+    k = min(k, op.dim - 1)
+    before = op.count
+    v0 = np.random.default_rng(seed).standard_normal(op.dim)
+    try:
+        values, vectors = eigsh(op.as_linear_operator(shift, bar), k=k, which=which, tol=LANCZOS_TOL,
+                                v0=v0, ncv=min(op.dim, ncv) if ncv else None, maxiter=LANCZOS_RESTARTS)
+        converged = k
+    except ArpackNoConvergence as e:  # keep what did converge, and say so
+        values, vectors, converged = e.eigenvalues, e.eigenvectors, len(e.eigenvalues)
+    products = op.count - before
+    if converged == 0:
+        raise PaddleMnistError(f"Lanczos found no {'largest' if which == 'LA' else 'smallest'} eigenvalue "
+                               f"to a relative {LANCZOS_TOL:g} in {products} Hessian-vector products")
+    order = np.argsort(-values if which == "LA" else values)
+    values, vectors = values[order] + shift, vectors[:, order]
+    residuals = [float(np.linalg.norm(op(vectors[:, i]) - values[i] * vectors[:, i]))
+                 for i in range(len(values))]
+    if bar is not None:
+        bar.update(len(values))
+    return {"values": [float(v) for v in values], "residuals": residuals,
+            "lanczos_products": products, "converged": converged, "asked": k}
+
+
+def hutchinson_trace(op, probes, seed=0, bar=None):
+    """tr(H) ≈ mean of zᵀHz over Rademacher vectors z (E[zzᵀ] = I), with its standard error."""
+    if probes < 1:
+        return None, None
+    rng = np.random.default_rng([seed, 1])
+    samples = []
+    for _ in range(probes):
+        z = rng.choice([-1.0, 1.0], size=op.dim)
+        samples.append(float(z @ op(z)))
+        if bar is not None:
+            bar.update(1)
+    stderr = float(np.std(samples, ddof=1) / math.sqrt(probes)) if probes > 1 else None
+    return float(np.mean(samples)), stderr
+
+
+def verdict(lambda_min, lambda_max, tol=VERDICT_TOL):
+    """"minimum" when no eigenvalue is below −tol·λmax (smaller negative values are within the
+    accuracy of the estimate and the subset's noise), else "saddle"."""
+    return "minimum" if lambda_min >= -tol * abs(lambda_max) else "saddle"
+
+
+def at_critical_point(gradient_norm, lambda_max, weight_norm, tol=CRITICAL_TOL):
+    """True when a gradient-descent step at the sharpest stable scale, lr = 1/λmax, would move the
+    weights by at most tol·‖w‖ (step length ‖g‖/λmax). A network stopped after a few epochs often
+    fails this: its Hessian then describes a slope, and "minimum" means "curved upwards" only."""
+    return bool(gradient_norm <= tol * abs(lambda_max) * weight_norm)
+
+
+def check_options(top, bottom, probes, method, workers=None):
+    checks = [("--top", top, 1), ("--bottom", bottom, 1), ("--probes", probes, 0)]
+    for name, value, low in checks + ([("--workers", workers, 1)] if workers is not None else []):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ConfigError(f"{name} must be a whole number >= {low}, not {value!r}")
+    if method not in METHODS:
+        raise ConfigError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
+
+
+def measure(model, images, labels, loss="cross_entropy", *, top=3, bottom=3, probes=50,
+            method="auto", seed=0, tol=VERDICT_TOL, progress=False, workers=None):
+    """Curvature of `model`'s mean loss on (images, labels): eigenvalues at both ends, trace,
+    gradient norm and the verdicts, as a JSON-ready dict. Nothing is written. `workers`: see
+    ``HessianOperator`` (the numbers do not depend on it beyond float64 rounding)."""
+    check_options(top, bottom, probes, method, workers)
+    start = time.perf_counter()
+    with HessianOperator(model, images, labels, loss, method, workers=workers) as op:
+        return _measure(op, top, bottom, probes, seed, tol, progress, start)
+
+
+def _measure(op, top, bottom, probes, seed, tol, progress, start):
+    loss_value, grad = op.loss_and_gradient()
+    bar = tqdm(desc="Hessian-vector products", unit="Hv", disable=not progress, leave=False)
+    try:
+        hi = extreme_eigenvalues(op, top, "LA", seed=seed, bar=bar)
+        # the smallest end is crowded (many eigenvalues near 0): a larger Krylov space (measured:
+        # 41 products with ncv 40 against 38-68 with the default 20) and no restarts to lose it
+        lo = extreme_eigenvalues(op, bottom, "SA", shift=hi["values"][0], seed=seed, bar=bar,
+                                 ncv=max(2 * bottom + 1, 40))
+        trace, trace_stderr = hutchinson_trace(op, probes, seed, bar=bar)
+    finally:
+        bar.close()
+    lam_max, lam_min = hi["values"][0], min(lo["values"][0], hi["values"][-1])
+    g_norm, w_norm = float(np.linalg.norm(grad)), float(np.linalg.norm(op.w0))
+    return {
+        "top_eigenvalues": hi["values"], "bottom_eigenvalues": lo["values"],
+        "residuals": {"top": hi["residuals"], "bottom": lo["residuals"]},
+        "lambda_max": lam_max, "lambda_min": lam_min,
+        "trace": trace, "trace_stderr": trace_stderr, "probes": probes,
+        "loss": loss_value, "gradient_norm": g_norm, "weight_norm": w_norm,
+        "at_critical_point": at_critical_point(g_norm, lam_max, w_norm),
+        "critical_rule": f"gradient_norm <= {CRITICAL_TOL:g} * |lambda_max| * weight_norm "
+                         "(a step at lr 1/lambda_max moves w by at most 0.1% of its norm)",
+        "verdict": verdict(lam_min, lam_max, tol), "verdict_tol": tol,
+        "verdict_rule": f"minimum when lambda_min >= -{tol:g} * lambda_max, else saddle",
+        "parameters": op.dim, "images": len(op.labels), "loss_function": op.loss_name,
+        "workers": op.workers,
+        "method": op.method, "method_reason": op.reason,
+        "epsilon": FD_STEP if op.method == "finite_difference" else None,
+        "epsilon_rule": (f"eps = {FD_STEP:g} / max over parameter tensors g of ||v_g|| / max(||w_g||, "
+                         f"{FD_FLOOR:g}*||w||): no tensor moves by more than {FD_STEP:g} of its norm"
+                         if op.method == "finite_difference" else None),
+        "pattern": "ReLU and max-pool pattern of the base weights held fixed" if op.holds_pattern else None,
+        "lanczos": {"tol": LANCZOS_TOL,
+                    "top": {k: hi[k] for k in ("lanczos_products", "converged", "asked")},
+                    "bottom": {**{k: lo[k] for k in ("lanczos_products", "converged", "asked")},
+                               "shift": hi["values"][0]}},
+        "hvp_count": op.count, "hvp_seconds": op.seconds / max(op.count, 1),
+        "seconds": time.perf_counter() - start, "seed": seed, "paddle": paddle.__version__,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# A run folder, a sweep folder
+# ---------------------------------------------------------------------------------------------
+
+def hessian(run_dir, *, weights="best", images=1000, top=3, bottom=3, probes=50, data=None,
+            method="auto", seed=0, formats=("png",), progress=True, write=True, workers=None):
+    """Measure one run folder at its `weights` on `images` training images (a fixed draw); writes
+    RUN_DIR/hessian.json (hessian-last.json, hessian-init.json) and the eigenvalue figure."""
+    from paddle_mnist.analysis.hessian import figure_eigenvalues
+    from paddle_mnist.analysis.style import save_figure
+    from paddle_mnist.core.files import write_json
+
+    measure_args = dict(top=top, bottom=bottom, probes=probes, method=method, seed=seed)
+    check_options(top, bottom, probes, method, workers)  # bad options before loading anything
+    if write:
+        check_writable(run_dir)
+    run = load_run(run_dir, weights, data, images)
+    record = run.record
+    result = {"schema": SCHEMA, "run": record["name"], "weights": weights, "status": record.get("status"),
+              "config_id": record.get("config_id"), "settings": dict(images=images, hvp=VERSION, **measure_args),
+              "config": {k: record["config"].get(k) for k in ("model", "optimizer", "lr", "epochs", "seed", "loss")},
+              "subset": SUBSET_RULE, "subset_sha256": run.subset_sha256, "data_sha256": record["data"].get("sha256")}
+    result.update(measure(run.model, run.images, run.labels, record["config"]["loss"],
+                          progress=progress, workers=workers, **measure_args))
+    if write:
+        name = output_name("hessian", weights)
+        result["files"] = save_figure(figure_eigenvalues(result), run_dir, name, formats)
+        result["files"].append(os.path.join(run_dir, f"{name}.json"))
+        write_json(result["files"][-1], {k: v for k, v in result.items() if k != "files"})
+    return result
+
+
+def summary_line(result):
+    """One line: the eigenvalues, the verdict, and whether the verdict applies (critical point)."""
+    lam_max, lam_min = result["lambda_max"], result["lambda_min"]
+    parts = [f"{result.get('run', 'model')}: λmax {lam_max:.4g}, λmin {lam_min:.3g}",
+             f"{result['verdict']} (tol {result['verdict_tol']:g}·λmax)"]
+    if result["trace"] is not None:
+        parts.append(f"trace {result['trace']:.4g} ± {result['trace_stderr'] or 0:.2g}")
+    step = result["gradient_norm"] / max(abs(lam_max), 1e-300) / max(result["weight_norm"], 1e-300)
+    if result["at_critical_point"]:
+        parts.append(f"at a critical point (‖g‖ {result['gradient_norm']:.2g})")
+    else:
+        parts.append(f"NOT at a critical point: ‖g‖ {result['gradient_norm']:.2g}, a 1/λmax step moves w by "
+                     f"{step:.2%} of ‖w‖ (rule ≤ {CRITICAL_TOL:.1%}), so the Hessian describes a slope")
+    parts.append(f"{result['hvp_count']} Hessian-vector products ({result['method'].replace('_', ' ')}, "
+                 f"{result['hvp_seconds']:.2g} s each)")
+    return "; ".join(parts)
+
+
+def sweep_run_dirs(sweep_dir):
+    """The run folders of a sweep: from its manifest.json, else every record.json below it."""
+    manifest = os.path.join(sweep_dir, "manifest.json")
+    if os.path.isfile(manifest):
+        return [os.path.join(sweep_dir, r["dir"]) for r in read_json(manifest).get("runs", [])]
+    return sorted(os.path.dirname(p) for p in glob.glob(
+        os.path.join(glob.escape(sweep_dir), "**", RECORD_FILE), recursive=True))
+
+
+def _reusable(run_dir, record, settings, weights):
+    """A hessian JSON already in `run_dir` measured with the same settings on the same run."""
+    path = os.path.join(run_dir, output_name("hessian", weights) + ".json")
+    try:
+        old = read_json(path)
+    except (OSError, ValueError):
+        return None
+    same = old.get("schema") == SCHEMA and old.get("settings") == settings
+    return old if same and old.get("config_id") == record.get("config_id") else None
+
+
+def hessian_sweep(sweep_dir, *, images=1000, top=3, bottom=3, probes=50, weights="best", data=None,
+                  method="auto", seed=0, formats=("png",), progress=True, reuse=True, workers=None):
+    """Measure every finished run of a sweep on the same subset (a run measured before with the same
+    settings is reused); writes SWEEP_DIR/hessian.json (the table) and sharpness.png (λmax against
+    lr, one line per optimizer). Returns {"rows", "skipped", "by_name", "files"}."""
+    from paddle_mnist.analysis.hessian import figure_sharpness
+    from paddle_mnist.analysis.style import save_figure
+    from paddle_mnist.core.files import write_json
+
+    run_dirs = sweep_run_dirs(sweep_dir)
+    if not run_dirs:
+        raise DataError(f"{sweep_dir}: no runs (neither a run folder nor a sweep with run records)")
+    check_writable(sweep_dir)
+    settings = dict(images=images, hvp=VERSION, top=top, bottom=bottom, probes=probes, method=method, seed=seed)
+    rows, skipped = [], []
+    for run_dir in tqdm(run_dirs, desc="hessian", unit="run", disable=not progress):
+        record = load_record(run_dir)
+        if record.get("status") not in ("completed", "stopped_early"):
+            skipped.append({"run": record["name"], "status": record.get("status")})
+            continue
+        result = (reuse and _reusable(run_dir, record, settings, weights)) or hessian(
+            run_dir, weights=weights, images=images, top=top, bottom=bottom, probes=probes, data=data,
+            method=method, seed=seed, formats=formats, progress=False, workers=workers)
+        rows.append({k: result.get(k) for k in SWEEP_COLUMNS} | result["config"])
+    if len({r["subset_sha256"] for r in rows}) > 1:
+        raise DataError(f"{sweep_dir}: its runs were trained on different data; measure them one by one")
+    table = {"schema": SWEEP_SCHEMA, "weights": weights, **settings, "rows": rows, "skipped": skipped}
+    files = save_figure(figure_sharpness(table), sweep_dir, "sharpness", formats)
+    files.append(os.path.join(sweep_dir, SWEEP_FILE))
+    write_json(files[-1], table)
+    return {"rows": rows, "skipped": skipped, "by_name": {r["run"]: r for r in rows}, "files": files}

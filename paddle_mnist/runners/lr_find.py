@@ -1,0 +1,253 @@
+"""The learning-rate range test (L. Smith 2015; fastai's ``lr_find``): a good first learning rate in a minute.
+
+Train for a few hundred batches while the learning rate grows exponentially from tiny to huge,
+and watch the loss: at first nothing happens (the lr is too small), then the loss falls (good
+learning rates), then it shoots up (too large). We stop when it diverges, put the network back
+as it was, and suggest two learning rates, as fastai does:
+
+* **steepest descent**: where the smoothed loss falls fastest (per factor of lr), on the way
+  down to its minimum;
+* **minimum / 10**: a tenth of the lr at the lowest smoothed loss (the minimum itself is already
+  on the edge of divergence).
+
+Too large a learning rate does not always end in NaN: SGD on the cnn often "dies" instead, its
+loss settling at ln 10 ≈ 2.3 (every digit guessed at 10%). That, too, is the end of the useful range.
+
+Both are a place to start, not an answer: train with them and compare (``paddle-mnist compare``).
+"""
+
+import math
+import os
+from contextlib import contextmanager, nullcontext
+
+import numpy as np
+import paddle
+from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+from tqdm import tqdm
+
+from paddle_mnist.core.config import SEED_MAX
+from paddle_mnist.core.data import batches, load_dataset
+from paddle_mnist.core.errors import ConfigError
+from paddle_mnist.core.files import atomic_path, ensure_writable_dir, write_json
+from paddle_mnist.core.loop import train_step
+from paddle_mnist.core.loss import build_loss
+from paddle_mnist.core.model import build_model
+from paddle_mnist.core.optim import build_optimizer, check_optimizer
+from paddle_mnist.schemas.run import finite_or_none
+
+DIVERGE_FACTOR = 4.0   # stop once the smoothed loss exceeds 4× its best
+SKIP_END = 5           # the last points (the blow-up) are not used for suggestions
+MAX_STEPS = 100_000    # 200 steps take about a minute on a CPU; more than this is a typo
+
+
+def _check(option, value, ok, what):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
+        raise ConfigError(f"{option} must be {what}, got {value!r}")
+
+
+def check_options(start, end, steps, batch_size, seed, smoothing):
+    """Refuse impossible numbers before anything runs, naming the flag; returns (steps, batch_size, beta)."""
+    _check("--start", start, lambda v: v > 0, "a positive number")
+    _check("--end", end, lambda v: v > start, f"a number above --start ({start})")
+    if not math.isfinite(end / start):
+        raise ConfigError(f"--end / --start must be a finite ratio, got {end!r} / {start!r}")
+    _check("--steps", steps, lambda v: v >= 10 and float(v).is_integer(), "an integer >= 10")
+    _check("--steps", steps, lambda v: v <= MAX_STEPS, f"at most {MAX_STEPS}")
+    _check("--batch-size", batch_size, lambda v: v >= 1 and float(v).is_integer(), "a positive integer")
+    _check("--seed", seed, lambda v: 0 <= v <= SEED_MAX and float(v).is_integer(), f"an integer in 0..{SEED_MAX}")
+    steps, batch_size = int(steps), int(batch_size)
+    beta = smoothing_for(steps) if smoothing is None else smoothing
+    _check("smoothing", beta, lambda v: 0 <= v < 1, "in [0, 1)")
+    return steps, batch_size, beta
+
+
+@contextmanager
+def output_dir(out, option="--out"):
+    """Create `out` and write a test file there before minutes of work are spent; if the block
+    fails (a refused option, Ctrl-C), remove the folders this made, so a refusal leaves nothing."""
+    made, path = [], os.path.abspath(out)
+    while not os.path.exists(path):
+        made.append(path)
+        path = os.path.dirname(path)
+    ensure_writable_dir(out, option)
+    try:
+        yield out
+    except BaseException:
+        for folder in made:  # deepest first; a folder that now holds something stays
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+        raise
+
+
+def exponential_lrs(start, end, steps):
+    """`steps` learning rates from `start` to `end`, each a constant factor above the previous one."""
+    return [start * (end / start) ** (i / (steps - 1)) for i in range(steps)]
+
+
+def smoothing_for(steps):
+    """The moving average's beta: it spans about 1/20 of the test (beta 0.9 for 200 steps).
+
+    fastai uses 0.98 for its 100 steps; that lags so far behind the raw loss that the smoothed
+    minimum lands well past the real one. Between 0.8 and 0.98.
+    """
+    return min(0.98, max(0.8, 1.0 - 20.0 / steps))
+
+
+def smooth(losses, beta):
+    """Debiased exponential moving average (as Adam's moments): early values are not pulled towards zero."""
+    out, avg = [], 0.0
+    for i, loss in enumerate(losses):
+        avg = beta * avg + (1 - beta) * loss
+        out.append(avg / (1 - beta ** (i + 1)))
+    return out
+
+
+def suggest(lrs, smoothed, planned_steps):
+    """fastai's suggestions from the smoothed curve, skipping the first tenth and the last few points.
+
+    Returns {"steepest": lr where d(loss)/d(log lr) is most negative before the lowest loss,
+    "minimum_div10": lr at the lowest loss / 10, "minimum": lr at the lowest loss}.
+    """
+    lrs, smoothed = np.asarray(lrs, dtype=np.float64), np.asarray(smoothed, dtype=np.float64)
+    lo, hi = planned_steps // 10, len(lrs) - SKIP_END
+    if hi - lo < 3:  # stopped very early: use what there is
+        lo, hi = 0, len(lrs)
+    if hi - lo < 2:
+        return {"steepest": None, "minimum_div10": None, "minimum": None}
+    lrs, smoothed = lrs[lo:hi], smoothed[lo:hi]
+    best = int(np.argmin(smoothed))
+    # the steepest descent is looked for on the way *down* to the minimum: past it, a network that
+    # blew up and then collapsed to guessing (loss ln 10 = 2.3) can show a spurious steep fall
+    slope = np.gradient(smoothed, np.log(lrs))[: best + 1]
+    minimum = float(lrs[best])
+    return {"steepest": float(lrs[np.argmin(slope)]), "minimum_div10": minimum / 10, "minimum": minimum}
+
+
+def lr_find(optimizer="sgd", data=None, *, model="cnn", start=1e-5, end=10.0, steps=200, batch_size=100,
+            seed=0, out=None, loss="cross_entropy", opt_args=None, smoothing=None, progress=False):
+    """Run the range test; return {lrs, losses, smoothed, stopped, suggestions, ...}.
+
+    optimizer   a name from paddle_mnist.core.optim (`opt_args`: its keyword overrides, e.g. momentum=0.9)
+    data        as `--data` (a file, an IDX directory, "synthetic", None: the default chain),
+                or an already loaded MnistData
+    model       a name (a fresh network, seeded by `seed`) or a paddle.nn.Layer; either way its
+                weights are put back afterwards, so the test leaves no trace
+    out         a directory for lr_find.png and lr_find.json (None: write nothing); checked before
+                the data is read, and removed again if the test is refused
+    smoothing   beta of the loss's moving average (None: smoothing_for(steps))
+    """
+    steps, batch_size, beta = check_options(start, end, steps, batch_size, seed, smoothing)
+    check_optimizer(optimizer, option="optimizer")
+    loss_fn = build_loss(loss)
+    paddle.seed(seed)
+    net = build_model(model) if isinstance(model, str) else model
+    # the lr grows by the same factor every batch: LambdaDecay multiplies the start lr by lambda(step)
+    factor = end / start
+    schedule = paddle.optimizer.lr.LambdaDecay(start, lambda i: factor ** (min(i, steps - 1) / (steps - 1)))
+    opt = build_optimizer(optimizer, net, schedule, **(opt_args or {}))  # checks the --opt values too
+    with output_dir(out) if out else nullcontext():
+        dataset = load_dataset(data, seed=seed, progress=progress)
+        if batch_size > len(dataset.train):
+            raise ConfigError(f"--batch-size {batch_size} is larger than the training split ({len(dataset.train)} images)")
+        with tqdm(total=steps, disable=not progress, desc=f"lr-find {optimizer}", unit="step", mininterval=0.5) as bar:
+            lrs, losses, smoothed, stopped = _ramp(net, opt, schedule, loss_fn, dataset.train, steps, batch_size,
+                                                   seed, beta, bar.update)
+
+        result = {
+            "schema": "paddle_mnist.lr_find/1",
+            "optimizer": optimizer, "opt_args": dict(opt_args or {}),
+            "model": model if isinstance(model, str) else type(model).__name__,
+            "batch_size": batch_size, "seed": seed, "start": start, "end": end, "steps": steps, "smoothing": beta,
+            "data": getattr(dataset, "info", None),
+            "lrs": lrs, "losses": losses, "smoothed": smoothed, "stopped": stopped,
+            "suggestions": suggest(lrs, smoothed, steps),
+        }
+        if out:
+            result["files"] = save(result, out)
+    return result
+
+
+def _ramp(net, opt, schedule, loss_fn, split, steps, batch_size, seed, beta, tick):
+    """The course's step (loop.train_step) at a rising lr, epoch after epoch, until `steps` or divergence.
+
+    The network's weights and train/eval mode are put back afterwards, whatever happens.
+    Returns (lrs, losses, smoothed, stopped)."""
+    initial = {k: v.numpy().copy() for k, v in net.state_dict().items()}
+    was_training = net.training
+    lrs, losses, smoothed, stopped = [], [], [], None
+    average = 0.0  # the moving average of smooth(), kept as we go
+    try:
+        net.train()
+        epoch = 0
+        while len(lrs) < steps and stopped is None:
+            for imgs, labels in batches(split, batch_size, shuffle=True, seed=seed, epoch=epoch):
+                lr = opt.get_lr()
+                value = float(train_step(net, opt, loss_fn, paddle.to_tensor(imgs), paddle.to_tensor(labels))[0])
+                if not math.isfinite(value):  # this step is not recorded (and its update is undone below)
+                    stopped = {"step": len(lrs) + 1, "lr": lr, "reason": f"the loss is {value}"}
+                    break
+                schedule.step()
+                lrs.append(lr)
+                losses.append(value)
+                average = beta * average + (1 - beta) * value
+                smoothed.append(average / (1 - beta ** len(losses)))  # as smooth(losses, beta)
+                tick(1)
+                if smoothed[-1] > DIVERGE_FACTOR * min(smoothed):
+                    stopped = {"step": len(lrs), "lr": lr,
+                               "reason": f"smoothed loss {smoothed[-1]:.3g} > {DIVERGE_FACTOR:g}x its best {min(smoothed):.3g}"}
+                    break
+                if len(lrs) == steps:
+                    break
+            epoch += 1
+    finally:
+        net.set_state_dict(initial)  # the test must leave the network as it found it
+        net.train() if was_training else net.eval()  # Paddle 2.6's Layer.train() takes no mode
+    return lrs, losses, smoothed, stopped
+
+
+def save(result, out):
+    """Write DIR/lr_find.json and DIR/lr_find.png (each atomically); return their paths."""
+    os.makedirs(out, exist_ok=True)
+    json_path, png_path = os.path.join(out, "lr_find.json"), os.path.join(out, "lr_find.png")
+    clean = dict(result, losses=[finite_or_none(v) for v in result["losses"]],
+                 smoothed=[finite_or_none(v) for v in result["smoothed"]])
+    if clean["stopped"]:
+        clean["stopped"] = dict(clean["stopped"], lr=finite_or_none(clean["stopped"]["lr"]))
+    write_json(json_path, clean)
+    plot(result, png_path)
+    return {"json": json_path, "png": png_path}
+
+
+def plot(result, path):
+    """Loss (each step, light; smoothed, dark) against the learning rate on a log axis, suggestions marked."""
+    lrs, losses, smoothed = result["lrs"], result["losses"], result["smoothed"]
+    fig = Figure(figsize=(7, 4.5), dpi=100)
+    ax = fig.subplots()
+    ax.plot(lrs, losses, color="tab:blue", alpha=0.3, lw=1, label="loss (each batch)")
+    ax.plot(lrs, smoothed, color="tab:blue", lw=2, label="smoothed loss")
+    s = result["suggestions"]
+    if s["steepest"]:
+        i = lrs.index(s["steepest"])
+        ax.plot([s["steepest"]], [smoothed[i]], "o", color="tab:red", ms=8,
+                label=f"steepest descent: lr {s['steepest']:.2g}")
+    if s["minimum_div10"]:
+        ax.axvline(s["minimum_div10"], color="tab:green", ls="--", label=f"minimum / 10: lr {s['minimum_div10']:.2g}")
+        ax.axvline(s["minimum"], color="tab:gray", ls=":", lw=1, label=f"minimum: lr {s['minimum']:.2g}")
+    ax.set_xscale("log")
+    if smoothed:  # show the way down in full; the blow-up may leave the top of the plot
+        best = int(np.argmin(smoothed))
+        ax.set_ylim(max(0.0, min(losses) * 0.9), 1.25 * max(smoothed[: best + 1]))
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("training loss")
+    title = f"LR range test: {result['optimizer']}, {result['model']}, batch {result['batch_size']}"
+    if result["stopped"]:
+        title += f"\nstopped at lr {result['stopped']['lr']:.2g}: diverged"
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return path

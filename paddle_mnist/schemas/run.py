@@ -1,0 +1,107 @@
+"""The run record: one JSON file per training run (the DeepOBS way).
+
+The trainer writes it (after every epoch, atomically); comparisons and plots only read it.
+Layout of ``record.json`` (schema ``paddle_mnist.run/1``)::
+
+    schema        "paddle_mnist.run/1"
+    name          run name, e.g. "adam-lr0.01-bs100-s0"
+    status        "running" | "completed" | "diverged" | "stopped_early" | "interrupted" | "failed"
+                  ("failed": a sweep's Ray worker died past its retries; then failure = {reason})
+    config        every TrainConfig field (optimizer, lr, epochs, batch_size, seed, ...)
+    config_id     hash of the config fields that change the result (not out/resume/device)
+    data          {path, sha256, sizes: {train, valid, eval}, pixel_range, synthetic}
+    fairness      {init_weights_sha256, batch_order_sha256}: equal across a fair comparison
+    environment   {paddle_mnist, paddle, python, numpy, device, threads, cpus, platform}
+    steps_per_epoch  batches per epoch
+    steps         {loss: [...], lr: [...]}: one entry per optimizer step, in order
+    epochs        [{epoch, train_loss, train_acc, valid_loss, valid_acc, lr, seconds}, ...]
+    best          {epoch, valid_acc} of the best checkpoint, or null
+    eval          {loss, acc} on the eval split with the best checkpoint, or null
+    divergence    null, or {step, reason}
+    timing        {wall_seconds, train_seconds, images_per_second}
+
+Non-finite numbers (a diverged loss) are stored as null, so the file stays valid JSON.
+"""
+
+import glob
+import math
+import os
+import time
+
+from paddle_mnist.core.errors import DataError
+from paddle_mnist.core.files import read_schema_json, write_json
+
+SCHEMA = "paddle_mnist.run/1"
+RECORD_FILE = "record.json"
+STATUSES = ("running", "completed", "diverged", "stopped_early", "interrupted", "failed")
+FINISHED = ("completed", "diverged", "stopped_early")
+
+
+def finite_or_none(x):
+    """A float for JSON: NaN and infinities become null."""
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def save_record(run_dir, record):
+    write_json(os.path.join(run_dir, RECORD_FILE), record)
+
+
+def load_record(path):
+    """Read one record (a record.json or the run directory holding it); a bad file is a DataError."""
+    if os.path.isdir(path):
+        path = os.path.join(path, RECORD_FILE)
+    return read_schema_json(path, SCHEMA, "run record")
+
+
+def find_records(directory):
+    """All records under `directory` (any depth), sorted by path."""
+    if not os.path.isdir(directory):
+        raise DataError(f"{directory}: no such directory")
+    paths = sorted(glob.glob(os.path.join(glob.escape(directory), "**", RECORD_FILE), recursive=True))
+    return [load_record(p) for p in paths]
+
+
+def new_record(name, config, config_id, data_info, fairness, environment, steps_per_epoch):
+    """A fresh record (status "running", no steps yet): the layout above, in one place."""
+    return {
+        "schema": SCHEMA,
+        "name": name,
+        "status": "running",
+        "config": config,
+        "config_id": config_id,
+        "data": dict(data_info),
+        "fairness": fairness,
+        "environment": environment,
+        "steps_per_epoch": steps_per_epoch,
+        "steps": {"loss": [], "lr": []},
+        "epochs": [],
+        "best": None,
+        "eval": None,
+        "divergence": None,
+        "timing": {"wall_seconds": 0.0, "train_seconds": 0.0, "images_per_second": None},
+    }
+
+
+def set_timing(record, wall_start, train_seconds):
+    """Wall and training time so far, and images per second of training (full epochs plus the
+    steps of a partial one)."""
+    steps = len(record["steps"]["loss"])
+    batch = record["config"]["batch_size"]
+    n_train = record["data"]["sizes"]["train"]
+    spe = record["steps_per_epoch"]
+    images = (steps // spe) * n_train + (steps % spe) * batch
+    record["timing"] = {
+        "wall_seconds": time.perf_counter() - wall_start,
+        "train_seconds": train_seconds,
+        "images_per_second": images / train_seconds if train_seconds > 0 else None,
+    }
+
+
+def best_epoch(epochs):
+    """{epoch, valid_acc} of the epoch with the best valid accuracy (the first of equals), or None."""
+    best = None
+    for m in epochs:
+        if best is None or m["valid_acc"] > best["valid_acc"]:
+            best = {"epoch": m["epoch"], "valid_acc": m["valid_acc"]}
+    return best
