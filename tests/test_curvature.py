@@ -17,7 +17,7 @@ from paddle_mnist.runners.compare import compare
 from paddle_mnist.core.data import build_synthetic_json, load_dataset
 from paddle_mnist.core.loss import build_loss
 from paddle_mnist.core.model import build_model
-from paddle_mnist.runners.landscape import load_run, subset_indices
+from paddle_mnist.runners.runpoint import load_run, subset_indices
 from paddle_mnist.runners.train import TrainConfig, train
 
 ISSUE_FIELDS = ("top_eigenvalues", "bottom_eigenvalues", "residuals", "trace", "trace_stderr", "gradient_norm",

@@ -13,7 +13,8 @@ from paddle_mnist.analysis.hessian import figure_landscape, figure_slices
 from paddle_mnist.cli import main
 from paddle_mnist.core.loss import build_loss
 from paddle_mnist.core.model import build_model
-from paddle_mnist.runners.landscape import filter_normalised_direction, landscape, load_run, parse_range
+from paddle_mnist.runners.landscape import filter_normalised_direction, landscape, parse_range
+from paddle_mnist.runners.runpoint import load_run
 from paddle_mnist.runners.train import TrainConfig, train
 
 IMAGES = 200

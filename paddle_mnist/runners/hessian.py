@@ -28,7 +28,7 @@ from paddle_mnist.core.errors import ConfigError, DataError, PaddleMnistError
 from paddle_mnist.core.files import read_json
 from paddle_mnist.runners.hvp import FD_FLOOR, FD_STEP, METHODS, VERSION, HessianOperator
 from paddle_mnist.schemas.run import RECORD_FILE, load_record
-from paddle_mnist.runners.landscape import SUBSET_RULE, check_writable, load_run, output_name
+from paddle_mnist.runners.runpoint import SUBSET_RULE, check_writable, load_run, output_name
 
 SCHEMA = "paddle_mnist.hessian/1"
 VERDICT_TOL = 1e-2      # "minimum" when λmin ≥ −VERDICT_TOL·λmax: smaller negative values are noise

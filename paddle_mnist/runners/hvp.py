@@ -38,7 +38,7 @@ from paddle_mnist.core import runtime
 from paddle_mnist.core.errors import ConfigError, PaddleMnistError
 from paddle_mnist.core.loss import build_loss
 from paddle_mnist.core.model import MNIST, MODELS, build_model
-from paddle_mnist.runners.landscape import get_flat, set_flat, trainable
+from paddle_mnist.core.weights import get_flat, set_flat, trainable
 
 METHODS = ("auto", "double_backward", "finite_difference")
 CHUNK = 250       # images per forward pass

@@ -27,6 +27,7 @@ from paddle_mnist.core.loop import device_batches, evaluate, host_batches, is_di
 from paddle_mnist.core.loss import build_loss
 from paddle_mnist.core.model import build_model
 from paddle_mnist.core.optim import build_optimizer
+from paddle_mnist.core.weights import weights_hash
 from paddle_mnist.core.schedules import build_schedule, step_after_epoch
 from paddle_mnist.schemas.run import best_epoch, finite_or_none, load_record, new_record, save_record, set_timing
 from paddle_mnist.runners.tracking import open_trackers
@@ -203,14 +204,6 @@ def choose_device(device=None):
         return paddle.device.set_device(device)
     except (ValueError, RuntimeError) as e:
         raise ConfigError(f"--device {device!r} cannot be used: {str(e).splitlines()[0]}") from None
-
-
-def weights_hash(model):
-    h = hashlib.sha256()
-    for key, value in sorted(model.state_dict().items()):
-        h.update(key.encode())
-        h.update(np.ascontiguousarray(value.numpy()).tobytes())
-    return h.hexdigest()
 
 
 def batch_order_hash(n, batch_size, seed, epochs):
