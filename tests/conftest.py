@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,3 +41,43 @@ def run_notebook(path, cwd):
     nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(cwd)}}).execute()
     return [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+
+
+def run_cli(*args, cwd, timeout=600, env=None):
+    """The real command line in a new process, as a user runs it: `python -m paddle_mnist ARGS`."""
+    return subprocess.run([sys.executable, "-m", "paddle_mnist", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def synthetic_data(n_train, n_valid=100, n_eval=100):
+    """Tiny synthetic digits, loaded as every command loads data (n_train / 100 steps at batch 100)."""
+    from paddle_mnist.core.data import load_dataset
+    return load_dataset("synthetic", synthetic_size=(n_train, n_valid, n_eval))
+
+
+@pytest.fixture(scope="module")
+def small():
+    """300 synthetic training digits: 3 steps an epoch at batch 100."""
+    return synthetic_data(300)
+
+
+def children_of(pid):
+    """The live processes whose parent is `pid` (read from /proc; Linux)."""
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(entry.name))
+    return kids
+
+
+def alive(pid):
+    """True while `pid` runs (a zombie counts as gone)."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

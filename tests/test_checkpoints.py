@@ -8,7 +8,6 @@ import shlex
 import shutil
 import struct
 import subprocess
-import sys
 import zlib
 
 import numpy as np
@@ -25,17 +24,12 @@ from paddle_mnist.runners.predict import export, predict
 from paddle_mnist.core.model import build_model
 from paddle_mnist.core.optim import OPTIMIZERS, build_optimizer
 from paddle_mnist.core.schedules import build_schedule, step_after_batch, step_after_epoch
+from conftest import run_cli
 
 
 # the run the module's fixture trains; `train --resume` must be given the same flags
 TRAIN = ("train", "--data", "synthetic", "--epochs", "2", "--optimizer", "adam", "--lr", "0.003",
          "--schedule", "step", "--quiet")
-
-
-def run_cli(*args, cwd):
-    """The real CLI in a new process: what a user runs (and a payload would run in)."""
-    return subprocess.run([sys.executable, "-m", "paddle_mnist", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture

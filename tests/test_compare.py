@@ -15,11 +15,7 @@ import pytest
 from paddle_mnist.runners.compare import COURSE_EXPERIMENTS, build_grids, compare, plan_runs
 from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.runners.train import TrainConfig
-
-
-def run_cli(*args, cwd, timeout=600):
-    return subprocess.run([sys.executable, "-m", "paddle_mnist", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
+from conftest import alive, children_of, run_cli
 
 
 def test_grid_expansion_names_and_dedup():
@@ -79,16 +75,17 @@ def test_sigkill_then_rerun_finishes_every_run_once(tmp_path):
         if runs.exists() and any((d / "record.json").exists() for d in runs.iterdir()):
             break
         time.sleep(0.2)
+    workers = children_of(proc.pid)  # the pool's worker processes (and its helpers)
+    assert workers, "the sweep runs its runs in worker processes"
     os.kill(proc.pid, signal.SIGKILL)  # the sweep's main process only: its workers must die with it
     proc.wait(timeout=30)
-    time.sleep(1)
+    deadline = time.time() + 20
+    while any(alive(pid) for pid in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in workers if alive(pid)], "a worker outlived the killed sweep"
     statuses = [json.loads((d / "record.json").read_text())["status"]
                 for d in runs.iterdir() if (d / "record.json").exists()]
     assert "running" in statuses  # killed in the middle of a run
-    time.sleep(2)  # no orphan worker goes on writing after the kill
-    before = {d.name: (d / "record.json").read_text() for d in runs.iterdir() if (d / "record.json").exists()}
-    assert before == {d.name: (d / "record.json").read_text() for d in runs.iterdir()
-                      if (d / "record.json").exists()}
 
     res = run_cli(*args, cwd=tmp_path)
     assert res.returncode == 0, res.stderr

@@ -7,6 +7,7 @@ import pytest
 import paddle_mnist.core.loop as loop
 from paddle_mnist.core.data import load_dataset
 from paddle_mnist.runners.train import TrainConfig, train
+from conftest import synthetic_data
 
 KEPT = ("status", "steps", "epochs", "best", "eval", "divergence")
 
@@ -26,21 +27,22 @@ def run(data, monkeypatch, every, **kw):
 
 
 @pytest.fixture(scope="module")
-def small():
-    return load_dataset("synthetic", synthetic_size=(700, 100, 100))
+def seven_steps():
+    """700 synthetic training digits: 7 steps an epoch at batch 100."""
+    return synthetic_data(700)
 
 
-def test_chunked_fetch_equals_the_per_step_loop(small, monkeypatch):
+def test_chunked_fetch_equals_the_per_step_loop(seven_steps, monkeypatch):
     # 7 steps an epoch with chunks of 3: chunks cross epoch ends and end short
-    per_step = run(small, monkeypatch, 1, optimizer="momentum", lr=0.05, epochs=2, schedule="cosine")
-    chunked = run(small, monkeypatch, 3, optimizer="momentum", lr=0.05, epochs=2, schedule="cosine")
+    per_step = run(seven_steps, monkeypatch, 1, optimizer="momentum", lr=0.05, epochs=2, schedule="cosine")
+    chunked = run(seven_steps, monkeypatch, 3, optimizer="momentum", lr=0.05, epochs=2, schedule="cosine")
     assert per_step["status"] == "completed" and len(per_step["steps"]["loss"]) == 14
     assert same_record(per_step, chunked)
 
 
-def test_divergence_is_cut_at_the_same_step_when_found_in_a_later_chunk(small, monkeypatch):
-    per_step = run(small, monkeypatch, 1, lr=1e4, epochs=30, batch_size=10)
-    chunked = run(small, monkeypatch, 50, lr=1e4, epochs=30, batch_size=10)
+def test_divergence_is_cut_at_the_same_step_when_found_in_a_later_chunk(seven_steps, monkeypatch):
+    per_step = run(seven_steps, monkeypatch, 1, lr=1e4, epochs=30, batch_size=10)
+    chunked = run(seven_steps, monkeypatch, 50, lr=1e4, epochs=30, batch_size=10)
     assert per_step["status"] == "diverged"
     assert chunked["divergence"] == per_step["divergence"]
     assert len(chunked["steps"]["loss"]) == per_step["divergence"]["step"]
@@ -56,8 +58,8 @@ def test_real_digits_divergence_cases_are_bit_identical_per_step_and_chunked(rea
         assert same_record(per_step, chunked), lr
 
 
-def test_device_batches_are_the_host_batches(small):
-    split = small.train
+def test_device_batches_are_the_host_batches(seven_steps):
+    split = seven_steps.train
     images, labels = paddle.to_tensor(split.images), paddle.to_tensor(split.labels)
     host = list(loop.host_batches(split, 64, seed=3, epoch=2))
     device = list(loop.device_batches(images, labels, 64, seed=3, epoch=2))
@@ -67,7 +69,7 @@ def test_device_batches_are_the_host_batches(small):
         assert np.array_equal(hx.numpy(), dx.numpy()) and np.array_equal(hy.numpy(), dy.numpy())
 
 
-def test_an_epoch_from_device_batches_gives_the_same_losses(small):
+def test_an_epoch_from_device_batches_gives_the_same_losses(seven_steps):
     from paddle_mnist.core.loss import build_loss
     from paddle_mnist.core.model import build_model
     from paddle_mnist.core.optim import build_optimizer
@@ -84,7 +86,7 @@ def test_an_epoch_from_device_batches_gives_the_same_losses(small):
                              lambda losses, *rest: seen.extend(losses) or True)
             return seen
 
-    split = small.train
+    split = seven_steps.train
     host = one_epoch(loop.host_batches(split, 100, seed=0, epoch=0))
     device = one_epoch(loop.device_batches(paddle.to_tensor(split.images), paddle.to_tensor(split.labels), 100,
                                            seed=0, epoch=0))

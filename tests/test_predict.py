@@ -3,8 +3,6 @@
 import gzip
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ from paddle_mnist.core.checkpoints import save_safetensors
 from paddle_mnist.core.errors import ConfigError, DataError
 from paddle_mnist.core.model import build_model
 from paddle_mnist.runners.predict import export, infer_model_name, load_checkpoint, load_image, predict
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT / ".." / "shared" / "mnist"
@@ -88,11 +87,6 @@ def jit_files(tmp_path_factory):
     files = sorted(os.listdir(d))
     assert "model.pdiparams" in files and ("model.json" in files or "model.pdmodel" in files), files
     return files
-
-
-def run_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "paddle_mnist", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
 
 
 def one_error_line(res):

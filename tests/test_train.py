@@ -16,23 +16,13 @@ from paddle_mnist.core.data import load_dataset
 from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.schemas.run import load_record
 from paddle_mnist.runners.train import TrainConfig, is_diverged, train
-
-
-@pytest.fixture(scope="module")
-def small():
-    """300 synthetic training digits: 3 steps an epoch at batch 100."""
-    return load_dataset("synthetic", synthetic_size=(300, 100, 100))
+from conftest import run_cli
 
 
 def cfg(**kw):
     base = dict(model="cnn", optimizer="sgd", lr=0.05, epochs=2, batch_size=100, seed=0, threads=1)
     base.update(kw)
     return TrainConfig(**base)
-
-
-def run_cli(*args, cwd, timeout=300):
-    return subprocess.run([sys.executable, "-m", "paddle_mnist", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def test_record_holds_every_step_and_epoch(small, tmp_path):

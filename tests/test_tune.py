@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_notebook
+from conftest import run_cli, run_notebook
 
 from paddle_mnist.cli import main
 from paddle_mnist.core.config import TrainConfig, config_id
@@ -26,11 +26,6 @@ from paddle_mnist.runners.tune import (choose_lr, course_runs, expected_best, ex
 NOTEBOOK = Path(__file__).resolve().parents[1] / "tools" / "notebooks" / "tuning.ipynb"
 TUNE_ARGS = ["tune", "--optimizers", "sgd,adam", "--budget", "3", "--epochs", "1", "--final-seeds", "2",
              "--data", "synthetic", "--quiet"]
-
-
-def run_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "paddle_mnist", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=600)
 
 
 def brute_force(values, k):
