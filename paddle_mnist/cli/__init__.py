@@ -56,4 +56,16 @@ def main(argv=None):
         return 1
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.flags = flags_of(parser, args.command)
     return run_command(args)
+
+
+def flags_of(parser, command):
+    """{argument name: flag} of one sub-command ({"seed": "--seed", "batch_size": "--batch-size"}):
+    how a library error naming an argument is shown to the user (cli/common.as_flags)."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    found = {}
+    for action in sub.choices[command]._actions:
+        if action.option_strings:
+            found[action.dest] = max(action.option_strings, key=len)
+    return found

@@ -34,13 +34,23 @@ def error(message):
     return EXIT_ERROR
 
 
+def as_flags(e, flags):
+    """The error's text with the argument it names ("seed must be ...") shown as the command's
+    flag ("--seed must be ..."); unchanged when it names no argument or the command has no such flag."""
+    message, option = str(e), getattr(e, "option", None)
+    flag = flags.get(option) if option else None
+    if flag and message.startswith(option):
+        return flag + message[len(option):]
+    return message
+
+
 def run_command(args):
     """Run the parsed sub-command; our errors and the OS's become one line and exit 1."""
     keep_freed_memory()
     try:
         return args.func(args) or EXIT_OK
     except PaddleMnistError as e:
-        return error(e)
+        return error(as_flags(e, getattr(args, "flags", {})))
     except OSError as e:  # an unwritable --out, a full disk, ...: name the path, not a traceback
         where = f"{e.filename}: " if e.filename else ""
         return error(f"{where}{e.strerror or e}")

@@ -13,4 +13,11 @@ class DataError(PaddleMnistError, ValueError):
 
 
 class ConfigError(PaddleMnistError, ValueError):
-    """A bad option: an unknown optimizer or schedule, an impossible value, a missing extra."""
+    """A bad option: an unknown optimizer or schedule, an impossible value, a missing extra.
+
+    `option`: the argument's name the message starts with ("seed"), when there is one: the command
+    line shows the flag the user typed in its place ("--seed")."""
+
+    def __init__(self, message, option=None):
+        super().__init__(message)
+        self.option = option

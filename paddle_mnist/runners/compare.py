@@ -25,7 +25,7 @@ from paddle_mnist.core.data import load_dataset
 from paddle_mnist.core.errors import ConfigError, PaddleMnistError
 from paddle_mnist.runners.executors import make_executor
 from paddle_mnist.core.files import ensure_writable_dir, write_json
-from paddle_mnist.schemas.run import FINISHED, load_record
+from paddle_mnist.schemas.run import is_finished, load_record
 
 try:
     import fcntl  # POSIX; elsewhere (Windows) a sweep folder is not locked
@@ -128,7 +128,7 @@ def run_state(run_dir, cid, data_sha):
         return "new"
     if record.get("config_id") != cid or record.get("data", {}).get("sha256") != data_sha:
         return "new"
-    if record.get("status") in FINISHED:
+    if is_finished(record):
         return "done"
     return "resume" if os.path.exists(os.path.join(run_dir, LAST_CHECKPOINT)) else "new"
 

@@ -19,6 +19,7 @@ import socket
 import tempfile
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 
@@ -201,12 +202,32 @@ class RunFolders:
     def __init__(self, dirs):
         self.dirs = dirs
         self.epochs = dict.fromkeys(dirs, 0)
+        self.attempts = {}  # name -> [attempt id, next shipment number, {number: shipment held back}]
+        self.retired = set()  # attempts a retry replaced: what they still ship is stale
 
     def take(self, sink):
         """Write every shipment waiting in the queue."""
         while sink.qsize():
             for name, shipment in sink.get_nowait_batch(sink.qsize()):
-                self.write(name, shipment)
+                self.receive(name, shipment)
+
+    def receive(self, name, shipment):
+        """Write a task's shipments in the order it sent them. Ray's queue is an async actor, which
+        may run two puts of one task out of order: the last epoch's record ("running") could then
+        overwrite the final one (with the eval result). A retried task is a new attempt: it starts
+        again from the files it was given, and what the attempt before it still ships is dropped."""
+        attempt = shipment["attempt"]
+        if attempt in self.retired:
+            return
+        state = self.attempts.get(name)
+        if state is None or state[0] != attempt:
+            if state is not None:
+                self.retired.add(state[0])
+            state = self.attempts[name] = [attempt, 1, {}]
+        state[2][shipment["number"]] = shipment
+        while state[1] in state[2]:
+            self.write(name, state[2].pop(state[1]))
+            state[1] += 1
 
     def write(self, name, shipment):
         record, files = shipment["record"], shipment["files"]
@@ -269,12 +290,14 @@ def train_run(config, name, data, files, sink, gpus):
     device = config.device or ("gpu" if has_gpu else "cpu")
     scratch = tempfile.mkdtemp(prefix="paddle-mnist-run-")
     shipped, sent = [], {}
+    attempt = uuid.uuid4().hex  # a retry of this task is another attempt (RunFolders.receive)
 
     def ship(out):
         # Not sink.put: it waits in ray.get, and Ray lends a waiting task's CPU to the next run, which
         # keeps it (measured: 3 runs training on 2 CPUs, each 25 % slower). Sent without waiting
         # (calls from one task reach the queue in order), waited for once, after the last epoch.
-        shipped.append(sink.actor.put_nowait.remote((name, _shipment(out, sent, node))))
+        shipment = dict(_shipment(out, sent, node), attempt=attempt, number=len(shipped) + 1)
+        shipped.append(sink.actor.put_nowait.remote((name, shipment)))
 
     try:
         for file_name, blob in files.items():

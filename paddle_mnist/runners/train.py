@@ -103,6 +103,8 @@ def run_epochs(config, run, data, record, trackers, progress, on_save, device):
     run.train_seconds = record["timing"]["train_seconds"]
     start = len(record["epochs"])
     spe = record["steps_per_epoch"]
+    if start and config.patience is not None and start - record["best"]["epoch"] >= config.patience:
+        return "stopped_early", None  # resumed after its early stop, before its evaluation
     log = StepLog(record, trackers)
     batches_of = batch_source(data.train, config, device)
     bar = tqdm(total=config.epochs * spe, initial=start * spe, disable=not progress, desc=record["name"],
@@ -132,8 +134,8 @@ def run_epochs(config, run, data, record, trackers, progress, on_save, device):
             set_timing(record, run.wall_start, run.train_seconds)
             if config.out:
                 # record first, then the resume point: a kill between the two costs one epoch of
-                # rework on --resume, never a wrong curve.
-                record["status"] = status if stop or epoch + 1 == config.epochs else "running"
+                # rework on --resume, never a wrong curve. The record stays "running" until the
+                # eval split is scored (in _train): a kill before that leaves a run to resume.
                 save_record(config.out, record)
                 save_last(config.out, run.model, run.optimizer, epoch + 1)
                 on_save(config.out)

@@ -37,6 +37,16 @@ STATUSES = ("running", "completed", "diverged", "stopped_early", "interrupted", 
 FINISHED = ("completed", "diverged", "stopped_early")
 
 
+def is_finished(record):
+    """True when the run ended and its record holds all it owes: a completed or early-stopped run
+    with a best checkpoint has its eval result (a run killed between its last epoch and its
+    evaluation is not finished: a rerun resumes it and scores the eval split)."""
+    status = record.get("status")
+    if status not in FINISHED:
+        return False
+    return status == "diverged" or record.get("best") is None or record.get("eval") is not None
+
+
 def finite_or_none(x):
     """A float for JSON: NaN and infinities become null."""
     x = float(x)

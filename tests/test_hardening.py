@@ -1,0 +1,139 @@
+"""Hostile and unlucky calls through the real command line (issue 25): each ends with its exit code,
+one stderr line naming the flag or file and the fault, and a folder holding only what it should.
+
+One class per mechanism: lost evaluations, an address where something else answers, options
+checked late, foreign weights, errors naming the wrong thing, unbounded readers, doctor, lr-find.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from paddle_mnist.runners.compare import compare
+from paddle_mnist.runners.train import TrainConfig, train
+from paddle_mnist.schemas.run import is_finished
+
+SWEEP = ["compare", "--optimizers", "sgd,adam", "--lrs", "0.1", "--epochs", "2", "--data", "synthetic",
+         "--no-plot", "--quiet"]
+
+
+def one_error_line(proc, *words):
+    """The command failed with exactly one stderr line that holds every one of `words`."""
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-2000:])
+    assert len(lines) == 1 and lines[0].startswith("paddle-mnist: error: "), proc.stderr[-2000:]
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def records_of(out):
+    runs = Path(out) / "runs"
+    return {d.name: json.loads((d / "record.json").read_text())
+            for d in (runs.iterdir() if runs.exists() else []) if (d / "record.json").exists()}
+
+
+def no_finished_run_without_eval(out):
+    for name, r in records_of(out).items():
+        if r["status"] in ("completed", "stopped_early"):
+            assert r["eval"] is not None and r["eval"]["acc"] is not None, f"{name}: {r['status']} without eval"
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. a run is never marked finished before its evaluation is written
+
+class StopAfterLastEpoch(Exception):
+    pass
+
+
+@pytest.mark.parametrize("patience", [None, 1])
+def test_a_run_is_running_until_its_eval_is_written(tmp_path, patience):
+    """Killed right after its last epoch's files (before the eval split is scored), the record says
+    "running", and the rerun of a sweep resumes it and writes its eval result."""
+    out = tmp_path / "sweep" / "runs" / "sgd-lr0.1"
+    config = TrainConfig(optimizer="sgd", lr=0.1, epochs=2, batch_size=100, data="synthetic",
+                         out=str(out), patience=patience)
+
+    def stop_when_done(folder):
+        record = json.loads((Path(folder) / "record.json").read_text())
+        if len(record["epochs"]) == 2:
+            raise StopAfterLastEpoch
+
+    with pytest.raises(StopAfterLastEpoch):
+        train(config, progress=False, name="sgd-lr0.1", on_save=stop_when_done)
+    record = json.loads((out / "record.json").read_text())
+    assert record["status"] == "running" and record["eval"] is None and len(record["epochs"]) == 2
+    assert not is_finished(record)
+    result = compare(["sgd"], [0.1], epochs=2, batch_size=100, data="synthetic", out=str(tmp_path / "sweep"),
+                     progress=False, jobs=1, patience=patience)
+    assert result["skipped"] == 0
+    (done,) = result["records"]
+    assert done["status"] in ("completed", "stopped_early") and done["eval"]["acc"] > 0
+    assert len(done["steps"]["loss"]) == len(record["steps"]["loss"])  # resumed, not trained again
+
+
+def test_a_completed_record_without_eval_is_finished_by_the_rerun(tmp_path):
+    """A record left by the older order ("completed", eval null) is not skipped: the rerun resumes
+    it from its checkpoint and scores the eval split, with no epoch trained again."""
+    out = tmp_path / "c"
+    assert run_cli(*SWEEP, "--jobs", "1", "--out", out, cwd=tmp_path).returncode == 0
+    before = records_of(out)
+    path = out / "runs" / "adam-lr0.1" / "record.json"
+    path.write_text(json.dumps(dict(before["adam-lr0.1"], eval=None)))
+    proc = run_cli(*SWEEP, "--jobs", "1", "--out", out, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 finished run(s) skipped" in proc.stdout
+    after = records_of(out)
+    assert after["adam-lr0.1"]["eval"] == before["adam-lr0.1"]["eval"]
+    assert after["adam-lr0.1"]["steps"] == before["adam-lr0.1"]["steps"]
+
+
+def _sigterm_sweep(out, cwd, when):
+    """Start the sweep, send SIGTERM once `when(out, seconds)` says so, wait for its exit code."""
+    proc = subprocess.Popen([sys.executable, "-m", "paddle_mnist", *SWEEP, "--jobs", "2", "--out", str(out)],
+                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    start = time.monotonic()
+    while proc.poll() is None and not when(out, time.monotonic() - start):
+        time.sleep(0.02)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+def _after(seconds):
+    return lambda out, elapsed: elapsed >= seconds
+
+
+def _last_epoch_written(out, elapsed):
+    return any(len(r["epochs"]) == 2 for r in records_of(out).values())
+
+
+def _first_epoch_written(out, elapsed):
+    return bool(records_of(out))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("when", [_after(4), _first_epoch_written, _last_epoch_written, _after(12), _after(20)],
+                         ids=["4s", "first-epoch", "last-epoch", "12s", "20s"])
+def test_sigterm_at_any_point_loses_no_evaluation(tmp_path, when):
+    """SIGTERM a two-run local sweep at some point; no run is left finished without its eval, and the
+    rerun finishes every run with its eval result (and skips only runs that were finished)."""
+    out = tmp_path / "c"
+    code, err = _sigterm_sweep(out, tmp_path, when)
+    assert code in (0, 130), err[-2000:]
+    no_finished_run_without_eval(out)
+    proc = run_cli(*SWEEP, "--jobs", "2", "--out", out, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = records_of(out)
+    assert sorted(records) == ["adam-lr0.1", "sgd-lr0.1"]
+    for name, r in records.items():
+        assert r["status"] == "completed" and r["eval"]["acc"] is not None, name
