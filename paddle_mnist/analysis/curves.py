@@ -14,11 +14,12 @@ from matplotlib.ticker import MaxNLocator
 
 from paddle_mnist.analysis.runs import (as_runs, canon, group_label, is_diverged, seeds_note, seeds_title,
                                         step_losses)
-from paddle_mnist.analysis.style import (DIVERGED, diverged_handle, figure_legend, grid, label_grid,
-                                         line_styles, lr_colours, optimizer_colours)
+from paddle_mnist.analysis.lang import localized, translator
+from paddle_mnist.analysis.style import (DIVERGED, LR_MARKERS, diverged_handle, figure_legend, grid, label_grid,
+                                         line_styles, lr_colours, optimizer_styles)
 from paddle_mnist.core.errors import DataError
 
-LOSS_LABEL = "Training loss (log scale)"
+MARKS_PER_LINE = 8  # markers along a loss line: tell lines apart where colours come close
 
 
 def running_mean(values, window):
@@ -64,7 +65,7 @@ def _nanmean_std(stacked):
     return mean, np.sqrt(var), n
 
 
-def _x_axis(runs):
+def _x_axis(runs, tr):
     """Steps, or epochs when runs have different steps per epoch (batch sizes): steps differ in size."""
     spes = {r.get("steps_per_epoch") for r in runs.records}
     if len(spes) > 1:
@@ -72,8 +73,8 @@ def _x_axis(runs):
             if r.get("steps_per_epoch") is None:
                 raise DataError(f"run {r['name']!r}: no steps_per_epoch, needed to put runs of "
                                 f"different batch sizes on one epoch axis")
-        return "epochs", "Epoch (optimizer steps / steps per epoch)"
-    return "steps", "Optimizer step"
+        return "epochs", tr("x_epochs")
+    return "steps", tr("x_steps")
 
 
 def _x_values(record, n, mode):
@@ -92,73 +93,79 @@ def _by_optimizer(groups):
 # the figures
 
 
-def figure_loss_by_optimizer(runs, window=None, show=False):
-    """One panel per optimizer, one line per learning rate (dark to light as the lr grows)."""
-    runs = as_runs(runs)
-    lr_colour = lr_colours([g.lr for g in runs.groups])
-    title = ("Training loss of each optimizer at each learning rate" if len(runs.groups) > 1
-             else "Training loss at every optimizer step")
-    return _step_loss_figure(runs, _by_optimizer(runs.groups), lambda g: lr_colour[g.lr],
-                             lambda g: group_label(g, optimizer=False), title, window, show)
+@localized
+def figure_loss_by_optimizer(runs, window=None, show=False, lang=None):
+    """One panel per optimizer, one line per learning rate (dark to light as the lr grows, a marker each)."""
+    runs, tr = as_runs(runs), translator(lang)
+    lrs = sorted({g.lr for g in runs.groups})
+    lr_colour = lr_colours(lrs)
+    lr_marker = {lr: LR_MARKERS[i % len(LR_MARKERS)] for i, lr in enumerate(lrs)}
+    title = tr("title_by_optimizer") if len(runs.groups) > 1 else tr("title_one_run")
+    look = lambda g: (lr_colour[g.lr], lr_marker[g.lr] if len(lrs) > 1 else None)  # noqa: E731
+    return _step_loss_figure(runs, _by_optimizer(runs.groups), look, lambda g: group_label(g, optimizer=False),
+                             title, window, show, lang)
 
 
-def figure_loss_by_lr(runs, window=None, show=False):
-    """One panel per learning rate, one line per optimizer (its colour from the optimizer table)."""
-    runs = as_runs(runs)
-    colours = optimizer_colours(g.optimizer for g in runs.groups)
+@localized
+def figure_loss_by_lr(runs, window=None, show=False, lang=None):
+    """One panel per learning rate, one line per optimizer (its own colour and marker, see style.py)."""
+    runs, tr = as_runs(runs), translator(lang)
+    styles = optimizer_styles(g.optimizer for g in runs.groups)
     by_lr = {}
     for g in sorted(runs.groups, key=lambda g: g.lr):
         by_lr.setdefault(g.lr, []).append(g)
-    panels = [(f"Learning rate {lr:g}", gs) for lr, gs in by_lr.items()]
-    return _step_loss_figure(runs, panels, lambda g: colours[g.optimizer], lambda g: group_label(g, lr=False),
-                             "Training loss of the optimizers at each learning rate", window, show)
+    panels = [(tr("panel_lr", lr=lr), gs) for lr, gs in by_lr.items()]
+    return _step_loss_figure(runs, panels, lambda g: styles[g.optimizer], lambda g: group_label(g, lr=False),
+                             tr("title_by_lr"), window, show, lang)
 
 
-def figure_seeds(runs, window=None, show=False):
+@localized
+def figure_seeds(runs, window=None, show=False, lang=None):
     """Configurations run with several seeds: mean line and ±1 std band, each seed smoothed first."""
-    runs = as_runs(runs)
+    runs, tr = as_runs(runs), translator(lang)
     window = auto_window(runs) if window is None else window
     groups = [g for g in runs.groups if len(g.runs) > 1]
     lr_colour = lr_colours([g.lr for g in groups])
     styles = line_styles([g.extras for g in groups])
 
     def draw(ax, g, mode):
-        label = group_label(g, optimizer=False) + seeds_note(g, groups)
+        label = group_label(g, optimizer=False) + seeds_note(g, groups, lang=lang)
         return _draw_band(ax, g, mode, window, lr_colour[g.lr], styles[canon(g.extras)], label)
 
-    fig, axes, _ = _loss_figure(runs, _by_optimizer(groups), draw, show,
-                                "Training loss over seeds: mean line, ±1 standard deviation band")
+    fig, axes, _ = _loss_figure(runs, _by_optimizer(groups), draw, show, tr("title_seeds"), tr)
     counts = sorted({len(g.runs) for g in groups})
     seeds = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
-    note = f"line: mean of {seeds} seeds, band: ±1 std" + (
-        f"; each seed smoothed over {window} steps first" if window > 1 else "")
+    note = tr("note_seeds", seeds=seeds) + (tr("note_seeds_smoothed", window=window) if window > 1 else "")
     figure_legend(fig, axes, title=note)
     return fig
 
 
-def _step_loss_figure(runs, panels, colour, label, title, window, show):
-    """The mean over seeds of every group: light raw line under a smoothed one, × where a run diverged."""
+def _step_loss_figure(runs, panels, look, label, title, window, show, lang):
+    """The mean over seeds of every group: light raw line under a smoothed one, × where a run diverged.
+    `look(group)` is its (colour, marker or None)."""
+    tr = translator(lang)
     window = auto_window(runs) if window is None else window
     styles = line_styles([g.extras for g in runs.groups])
 
     def draw(ax, g, mode):
-        text = label(g) + seeds_note(g, runs.groups)
-        return _draw_mean(ax, g, mode, window, colour(g), styles[canon(g.extras)], text)
+        text = label(g) + seeds_note(g, runs.groups, lang=lang)
+        return _draw_mean(ax, g, mode, window, look(g), styles[canon(g.extras)], text)
 
-    fig, axes, mode = _loss_figure(runs, panels, draw, show, title)
+    fig, axes, mode = _loss_figure(runs, panels, draw, show, title, tr)
     for ax in axes:
         ax.grid(True, which="minor", alpha=0.1)
     if mode == "steps":
-        _epochs_on_top(runs, axes)
+        _epochs_on_top(runs, axes, tr)
     diverged = any(line.get_gid() == "diverged" for ax in axes for line in ax.lines)
-    note = f"light: every step, dark: running mean over {window} steps" if window > 1 else "every step"
-    figure_legend(fig, axes, [diverged_handle()] if diverged else [], title=note + seeds_title(runs.groups))
+    note = tr("note_smoothed", window=window) if window > 1 else tr("note_every_step")
+    figure_legend(fig, axes, [diverged_handle(tr("diverged"))] if diverged else [],
+                  title=note + seeds_title(runs.groups, tr("each_line_mean")))
     return fig
 
 
-def _loss_figure(runs, panels, draw, show, title):
+def _loss_figure(runs, panels, draw, show, title, tr):
     """The frame: `panels` is [(panel title, [groups])]; `draw(ax, group, mode)` returns the curve drawn."""
-    mode, xlabel = _x_axis(runs)
+    mode, xlabel = _x_axis(runs, tr)
     n_lines = max(len(gs) for _, gs in panels)
     fig, axes = grid(len(panels), show, title, legend_rows=math.ceil(n_lines / 4))
     curves = []
@@ -171,7 +178,7 @@ def _loss_figure(runs, panels, draw, show, title):
         ax.set_yscale("log")
         ax.grid(True, which="major", alpha=0.3)
     _clip_loss_axis(axes, curves)
-    label_grid(axes, xlabel, LOSS_LABEL)
+    label_grid(axes, xlabel, tr("loss_log"))
     return fig, axes, mode
 
 
@@ -179,8 +186,11 @@ def _loss_figure(runs, panels, draw, show, title):
 # drawing into one panel
 
 
-def _draw_mean(ax, group, mode, window, colour, style, label):
-    """The mean loss of the group's seeds: raw (light, when smoothing) and smoothed; None if no steps."""
+def _draw_mean(ax, group, mode, window, look, style, label):
+    """The mean loss of the group's seeds: raw (light, when smoothing) and smoothed; None if no steps.
+    Markers (if any) sit at a few steps, each line's a little later than the one before, so they do
+    not pile up where lines meet."""
+    colour, marker = look
     curves = [step_losses(r) for r in group.runs]
     mean, _, _ = _nanmean_std(_stack(curves))
     if mean.size == 0:
@@ -188,7 +198,10 @@ def _draw_mean(ax, group, mode, window, colour, style, label):
     x = _x_values(group.runs[0], mean.size, mode)
     if window > 1:
         ax.plot(x, mean, color=colour, alpha=0.25, linewidth=0.8)
-    ax.plot(x, running_mean(mean, window), color=colour, linestyle=style, linewidth=1.8, label=label)
+    every = max(1, mean.size // MARKS_PER_LINE)
+    start = (len(ax.get_lines()) * every // 5) % every
+    ax.plot(x, running_mean(mean, window), color=colour, linestyle=style, linewidth=1.8, label=label,
+            marker=marker, markevery=(start, every), markersize=5, markerfacecolor="white")
     for r, curve in zip(group.runs, curves):
         ok = np.flatnonzero(np.isfinite(curve))
         if is_diverged(r) and ok.size:  # a × on the last finite loss
@@ -211,7 +224,7 @@ def _draw_band(ax, group, mode, window, colour, style, label):
     return mean
 
 
-def _epochs_on_top(runs, axes):
+def _epochs_on_top(runs, axes, tr):
     """Epochs above the steps of the top row, when every run has the same steps per epoch and two or more."""
     spes = {r.get("steps_per_epoch") for r in runs.records}
     longest = max(len(step_losses(r)) for r in runs.records)
@@ -220,7 +233,7 @@ def _epochs_on_top(runs, axes):
     spe = spes.pop()
     for ax in axes[: axes[0].get_gridspec().ncols]:
         top_axis = ax.secondary_xaxis("top", functions=(lambda s: s / spe, lambda e: e * spe))
-        top_axis.set_xlabel("Epoch", fontsize=8)
+        top_axis.set_xlabel(tr("epoch"), fontsize=8)
         top_axis.tick_params(labelsize=8)
         top_axis.xaxis.set_major_locator(MaxNLocator(integer=True))
 

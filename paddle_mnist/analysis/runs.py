@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from paddle_mnist.analysis.lang import phrase
 from paddle_mnist.core.config import NOT_RESULT_FIELDS, RESULT_FIELDS, SHORT
 from paddle_mnist.core.errors import DataError
 from paddle_mnist.core.optim import OPTIMIZERS
@@ -290,14 +291,14 @@ def group_label(group, optimizer=True, lr=True):
     return ", ".join(p for p in parts if p)
 
 
-def seeds_note(group, groups, divergence=False):
+def seeds_note(group, groups, divergence=False, lang="en"):
     """' (3 seeds)' when seed counts differ between lines (else the legend title says it once)."""
     n, bad = len(group.runs), len(group.diverged)
     notes = []
     if n > 1 and len({len(g.runs) for g in groups}) > 1:
-        notes.append(f"{n} seeds")
+        notes.append(phrase("n_seeds", lang, n=n))
     if divergence and bad:
-        notes.append("diverged" if bad == n else f"{bad}/{n} diverged")
+        notes.append(phrase("all_diverged", lang) if bad == n else phrase("some_diverged", lang, bad=bad, n=n))
     return f" ({', '.join(notes)})" if notes else ""
 
 

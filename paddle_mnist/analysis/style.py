@@ -16,13 +16,59 @@ from matplotlib.lines import Line2D
 from paddle_mnist.analysis.runs import canon, extras_key
 from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.core.files import atomic_path
-from paddle_mnist.core.optim import optimizer_colours  # noqa: F401  (one colour per optimizer, everywhere)
 
 FORMATS = ("png", "svg", "pdf")
 DPI = 120
 DIVERGED = dict(marker="x", color="#d62728", markersize=10, markeredgewidth=2.5, linestyle="none")
 LINESTYLES = ["-", "--", ":", "-."]
 LR_MARKERS = ["o", "s", "^", "D", "v", "P", "*", "<", ">", "h"]
+
+# Each optimizer's look in every figure: a colour and a marker of its own, so that any two of the
+# twelve are told apart, by colour-blind readers too (Okabe & Ito's and Paul Tol's colour-blind-safe
+# colours; where two colours come close, for some forms of colour blindness, their markers differ).
+# Red is left out (it marks divergence), and so are the x, X and * markers (diverged, saddle, chosen).
+# A display fact, so it lives here and not in core.optim (tests check every optimizer there has one).
+OPTIMIZER_STYLES = {
+    "sgd": ("#000000", "o"),        # black
+    "momentum": ("#E69F00", "s"),   # orange
+    "nesterov": ("#882255", "^"),   # wine
+    "adagrad": ("#009E73", "D"),    # bluish green
+    "rmsprop": ("#CC79A7", "v"),    # reddish purple
+    "adadelta": ("#999933", "P"),   # olive
+    "adam": ("#0072B2", "<"),       # blue
+    "amsgrad": ("#332288", ">"),    # indigo
+    "adamax": ("#56B4E9", "h"),     # sky blue
+    "adamw": ("#661100", "p"),      # brown
+    "radam": ("#CC6677", "d"),      # rose
+    "nadam": ("#777777", "8"),      # grey
+}
+# for names outside the table (e.g. a record from a newer version of this project)
+SPARE_STYLES = [("#44AA99", "o"), ("#DDAA33", "H"), ("#AA4499", "d"), ("#117733", "s"), ("#88CCEE", "^")]
+
+
+def optimizer_styles(names):
+    """{name: (colour, marker)} in the table's order; names outside the table get spare styles in order."""
+    order = list(OPTIMIZER_STYLES)
+    spare = iter(SPARE_STYLES * 4)
+    ordered = sorted(set(names), key=lambda n: (order.index(n) if n in order else len(order), n))
+    return {n: OPTIMIZER_STYLES[n] if n in OPTIMIZER_STYLES else next(spare) for n in ordered}
+
+
+def optimizer_colours(names):
+    """{name: colour}: each optimizer's fixed colour (see OPTIMIZER_STYLES)."""
+    return {n: colour for n, (colour, _) in optimizer_styles(names).items()}
+
+
+def optimizer_markers(names):
+    """{name: marker}: each optimizer's fixed marker (see OPTIMIZER_STYLES)."""
+    return {n: marker for n, (_, marker) in optimizer_styles(names).items()}
+
+
+def dodge(values, i, n, decades=0.025):
+    """`values` (learning rates, log axis) moved sideways for line i of n, so equal points of
+    different lines sit side by side instead of on top of each other (the exact values are in the table)."""
+    shift = (i - (n - 1) / 2) * decades
+    return [v * 10 ** shift for v in values]
 
 
 class NotebookFigure(Figure):

@@ -1,0 +1,157 @@
+"""Figures in English or Chinese: every phrase a figure shows, in both languages, and a font for Chinese.
+
+``PHRASES`` is the one table: a key, its English and its Chinese text (``str.format`` fields in
+braces). A figure function takes ``lang`` ("en" or "zh"; None: the environment variable
+PADDLE_MNIST_LANG, else English) and is wrapped in ``localized``, which draws it with a font that
+has the Chinese characters: Noto Sans CJK SC from the ``noto-cjk-sans-otc`` package
+(``pip install "paddle_mnist[zh]"``, SIL Open Font License) or a Chinese font already on the system.
+Names of optimizers, numbers and formulas stay as they are in both languages.
+"""
+
+import functools
+import os
+
+import matplotlib
+from matplotlib import font_manager
+
+from paddle_mnist.core.errors import ConfigError
+
+LANGS = ("en", "zh")
+ENV = "PADDLE_MNIST_LANG"
+FONT_EXTRA = 'pip install "paddle_mnist[zh]"'
+# Chinese fonts a system may have, best first (Noto/Source Han are the same design under two names)
+SYSTEM_CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN",
+                    "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Microsoft YaHei", "SimHei", "PingFang SC",
+                    "Hiragino Sans GB", "Heiti SC", "Noto Sans CJK JP", "Noto Sans CJK TC"]
+
+PHRASES = {
+    # shared
+    "diverged": ("diverged (loss became NaN/inf)", "发散（损失变为 NaN/inf）"),
+    "epoch": ("Epoch", "轮次"),
+    "lr": ("learning rate", "学习率"),
+    "lr_log": ("Learning rate (log scale)", "学习率（对数坐标）"),
+    # curves.py
+    "loss_log": ("Training loss (log scale)", "训练损失（对数坐标）"),
+    "title_by_optimizer": ("Training loss of each optimizer at each learning rate", "各优化器在各学习率下的训练损失"),
+    "title_one_run": ("Training loss at every optimizer step", "每个优化步的训练损失"),
+    "panel_lr": ("Learning rate {lr:g}", "学习率 {lr:g}"),
+    "title_by_lr": ("Training loss of the optimizers at each learning rate", "各学习率下各优化器的训练损失"),
+    "title_seeds": ("Training loss over seeds: mean line, ±1 standard deviation band",
+                    "多个随机种子下的训练损失：线为均值，色带为 ±1 标准差"),
+    "note_seeds": ("line: mean of {seeds} seeds, band: ±1 std", "线：{seeds} 个种子的均值，色带：±1 标准差"),
+    "note_seeds_smoothed": ("; each seed smoothed over {window} steps first", "；每个种子先按 {window} 步平滑"),
+    "note_smoothed": ("light: every step, dark: running mean over {window} steps",
+                      "浅色：每一步，深色：{window} 步滑动平均"),
+    "note_every_step": ("every step", "每一步"),
+    "x_epochs": ("Epoch (optimizer steps / steps per epoch)", "轮次（优化步数 / 每轮步数）"),
+    "x_steps": ("Optimizer step", "优化步"),
+    "each_line_mean": ("; each line: mean of {n} seeds", "；每条线：{n} 个种子的均值"),
+    "one_line_per_seed": ("one line per seed ({n} seeds)", "每个种子一条线（共 {n} 个种子）"),
+    "n_seeds": ("{n} seeds", "{n} 个种子"),
+    "all_diverged": ("diverged", "发散"),
+    "some_diverged": ("{bad}/{n} diverged", "{bad}/{n} 发散"),
+    # sensitivity.py
+    "title_sensitivity": ("How the learning rate decides the result (final epoch, validation split)",
+                          "学习率如何决定结果（最后一轮，验证集）"),
+    "final_valid_acc": ("Final validation accuracy (%)", "最终验证准确率（%）"),
+    "final_valid_loss": ("Final validation loss (log scale)", "最终验证损失（对数坐标）"),
+    "acc_higher": ("Accuracy (higher is better)", "准确率（越高越好）"),
+    "loss_lower": ("Loss (lower is better)", "损失（越低越好）"),
+    "diverged_band": ("diverged: no final result (× in the red band)", "发散：没有最终结果（红色带中的 ×）"),
+    "dodged": ("points of different lines are shifted sideways a little so that none hides another; "
+               "exact values in the summary table", "不同线的点左右稍作错开以免互相遮挡；精确数值见汇总表"),
+    "train_loss_log": ("Training loss (log scale)", "训练损失（对数坐标）"),
+    "valid_loss_log": ("Validation loss (log scale)", "验证损失（对数坐标）"),
+    "train_acc": ("Training accuracy (%)", "训练准确率（%）"),
+    "valid_acc": ("Validation accuracy (%)", "验证准确率（%）"),
+    "title_epochs": ("Per epoch: loss and accuracy on the training and validation splits",
+                     "每轮：训练集与验证集上的损失和准确率"),
+    "compact_legend": ("colour: optimizer, marker: learning rate", "颜色：优化器，标记：学习率"),
+    "compact_legend_style": (", line style: other settings", "，线型：其他设置"),
+    # tune.py
+    "tune_title": ("Fair by budget: {budget} learning rates per optimizer, {ranges}; {epochs} epoch(s) each",
+                   "按预算公平比较：每个优化器 {budget} 个学习率，{ranges}；每次训练 {epochs} 轮"),
+    "log_uniform_in": ("log-uniform in {lo:g}:{hi:g}", "在 {lo:g}:{hi:g} 内按对数均匀抽取"),
+    "log_uniform_each": ("log-uniform, per-optimizer ranges", "按对数均匀抽取，各优化器范围不同"),
+    "tune_label": ("{name} (chosen lr {lr:g}; {bad}/{n} diverged)", "{name}（选中学习率 {lr:g}；{bad}/{n} 发散）"),
+    "tune_k": ("Tuning budget k (runs per optimizer, lrs drawn at random)", "调参预算 k（每个优化器的训练次数，学习率随机抽取）"),
+    "tune_expected": ("Expected best validation accuracy (%)", "期望最佳验证准确率（%）"),
+    "tune_expected_title": ("Expected best after k trials (band: ±1 std over which k you draw)",
+                            "k 次尝试后的期望最佳值（色带：抽取不同 k 个学习率时的 ±1 标准差）"),
+    "eval_acc": ("Eval accuracy (%)", "测试准确率（%）"),
+    "tune_rerun": ("Chosen lr, rerun with {seeds} new seed(s)", "选中的学习率，用 {seeds} 个新种子重新训练"),
+    "tuned_mean_std": ("tuned lr: mean ± std", "调得的学习率：均值 ± 标准差"),
+    "chosen_lr": ("chosen lr (best final valid acc)", "选中的学习率（最终验证准确率最高）"),
+}
+
+
+def check_lang(lang=None, option="--lang"):
+    """'en' or 'zh': `lang`, else $PADDLE_MNIST_LANG, else English; anything else is a ConfigError."""
+    where = option
+    if lang is None:
+        lang, where = os.environ.get(ENV) or "en", ENV
+    if lang not in LANGS:
+        raise ConfigError(f"{where}: unknown language {lang!r} (choose from {', '.join(LANGS)})")
+    return lang
+
+
+def phrase(key, lang, **values):
+    """The phrase `key` in language `lang`, its {fields} filled from `values`."""
+    text = PHRASES[key][LANGS.index(lang)]
+    return text.format(**values) if values else text
+
+
+def translator(lang):
+    """A function key, **values -> text in `lang` (what the figure functions call `tr`)."""
+    return functools.partial(_translate, lang)
+
+
+def _translate(lang, key, **values):
+    return phrase(key, lang, **values)
+
+
+@functools.lru_cache(maxsize=None)
+def chinese_font():
+    """The family name of a font that has the Chinese characters, or a ConfigError saying how to get one.
+
+    First Noto Sans CJK SC from the noto-cjk-sans-otc package (the [zh] extra), then a system font."""
+    try:
+        import noto_cjk_sans_otc  # optional: the [zh] extra; a system font does as well
+    except ImportError:
+        pass
+    else:
+        font_manager.fontManager.addfont(str(noto_cjk_sans_otc.FONT_PATH))
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    for name in SYSTEM_CJK_FONTS:
+        if name in installed:
+            return name
+    raise ConfigError(f"--lang zh: no Chinese font found; install one with: {FONT_EXTRA}")
+
+
+def font_rc(lang):
+    """The matplotlib settings a figure in `lang` is drawn with ({} for English).
+
+    The family is named, not 'sans-serif', because texts keep the family they were made with and a
+    figure is saved later, outside these settings. DejaVu Sans stands behind the Chinese font for any
+    symbol it lacks; the minus sign (U+2212) is kept only if the Chinese font has it."""
+    if lang == "en":
+        return {}
+    name = chinese_font()
+    font = font_manager.get_font(font_manager.findfont(name, fallback_to_default=False))
+    return {"font.family": [name, "DejaVu Sans"], "axes.unicode_minus": 0x2212 in font.get_charmap()}
+
+
+def localized(figure_function):
+    """Wrap a figure function that takes `lang`: the language checked first, the figure drawn in its font."""
+
+    @functools.wraps(figure_function)
+    def draw(*args, lang=None, **kwargs):
+        lang = check_lang(lang, option="lang")
+        with matplotlib.rc_context(font_rc(lang)):
+            fig = figure_function(*args, lang=lang, **kwargs)
+            for ax in fig.axes:  # tick labels are made lazily: make them now, in this font
+                ax.xaxis.get_major_ticks()
+                ax.yaxis.get_major_ticks()
+        return fig
+
+    return draw
