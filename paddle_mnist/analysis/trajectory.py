@@ -1,0 +1,185 @@
+"""The figure of ``paddle-mnist trajectory``, from its JSON alone (``schemas/trajectory.py``).
+
+Left: the training loss on the plane (filled contours, log scale) and one path per run in its
+optimizer's colour, from the shared start (a star at the origin) to its end (labelled), with a mark
+at every epoch's end. Right: each saved point's own loss against the plane's loss at its projection:
+on the diagonal the contour under the path is the loss the run really had; off it, the plane is only
+a shadow of where the run went. ``save_animation`` writes the paths advancing together as a GIF.
+"""
+
+import logging
+import os
+
+import numpy as np
+from matplotlib.animation import FuncAnimation, PillowWriter
+from matplotlib import colormaps
+from matplotlib.colors import ListedColormap, LogNorm
+from matplotlib.lines import Line2D
+from matplotlib.patheffects import withStroke
+from matplotlib.ticker import LogLocator, NullFormatter
+
+from paddle_mnist.analysis.style import (LINESTYLES, figure_legend, lr_colours, new_figure, optimizer_colours,
+                                         optimizer_markers)
+from paddle_mnist.core.files import atomic_path
+
+HALO = [withStroke(linewidth=3.5, foreground="white")]  # a path stays visible on any shade
+SURFACE = ListedColormap(colormaps["Greys_r"](np.linspace(0.45, 1.0, 256)))  # grey valleys, white heights
+START = dict(marker="*", color="white", markeredgecolor="black", markersize=16, linestyle="none", zorder=6)
+
+
+def run_styles(runs):
+    """{run name: (colour, line style, marker)}: the optimizer's colour and marker; runs sharing an
+    optimizer differ by line style, and when all runs share one, by an lr colour too."""
+    optimizers = [r["optimizer"] for r in runs]
+    colours, markers = optimizer_colours(optimizers), optimizer_markers(optimizers)
+    by_lr = lr_colours([r["lr"] for r in runs]) if len(set(optimizers)) == 1 and len(runs) > 1 else None
+    styles, seen = {}, {}
+    for r in runs:
+        k = seen[r["optimizer"]] = seen.get(r["optimizer"], -1) + 1
+        colour = by_lr[r["lr"]] if by_lr else colours[r["optimizer"]]
+        styles[r["name"]] = (colour, LINESTYLES[k % len(LINESTYLES)], markers[r["optimizer"]])
+    return styles
+
+
+def axis_labels(result):
+    if result["plane"] == "pca":
+        return [f"PC{i + 1} ({v:.1%} of the variance)" for i, v in enumerate(result["explained_variance"])]
+    a, b = result["ends"]
+    return [f"direction 1: start → end of {a}", f"direction 2: towards the end of {b} (orthogonal to 1)"]
+
+
+def draw_surface(ax, result):
+    """The plane's loss as filled contours (log scale) with thin lines; returns the contour set."""
+    grid = result["grid"]
+    loss = np.array([[np.nan if v is None else v for v in row] for row in grid["loss"]], dtype=float)
+    finite = loss[np.isfinite(loss)]
+    low, high = max(finite.min(), 1e-4), finite.max()
+    levels = np.geomspace(low, high * 1.0001, 14)
+    a, b = np.meshgrid(grid["alphas"], grid["betas"])
+    filled = ax.contourf(a, b, np.clip(loss, low, high), levels=levels, norm=LogNorm(low, high), cmap=SURFACE)
+    ax.contour(a, b, loss, levels=levels, colors="white", linewidths=0.5, alpha=0.7)
+    x_label, y_label = axis_labels(result)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_xlim(grid["alphas"][0], grid["alphas"][-1])
+    ax.set_ylim(grid["betas"][0], grid["betas"][-1])
+    return filled
+
+
+def draw_paths(ax, result, styles, marks=True):
+    """Each run's path and the start; with `marks`, the epoch marks and the labelled start and ends
+    (an animation adds them as it goes). Returns {name: Line2D}."""
+    lines = {}
+    for run in result["runs"]:
+        colour, style, marker = styles[run["name"]]
+        p = np.array(run["points"])
+        lines[run["name"]], = ax.plot(p[:, 0], p[:, 1], linestyle=style, color=colour, lw=1.8, zorder=4,
+                                      label=run["name"], path_effects=HALO)
+        if marks:
+            ends = p[run["epoch_ends"]]
+            ax.plot(ends[:, 0], ends[:, 1], marker=marker, color=colour, markeredgecolor="white", markersize=7,
+                    linestyle="none", zorder=5)
+            _label(ax, p, f"{run['name']}\nloss {run['own_loss'][-1]:.3g}", colour)
+    ax.plot([0], [0], **START)
+    if marks:
+        ax.annotate(f"start\nloss {result['origin']['loss']:.3g}", (0, 0), xytext=(-10, -10),
+                    textcoords="offset points", ha="right", va="top", fontsize=8,
+                    bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.8))
+    return lines
+
+
+def _label(ax, points, text, colour):
+    """The run's name at its end, pushed outwards along its last step (away from its own path)."""
+    span = np.array([np.ptp(ax.get_xlim()), np.ptp(ax.get_ylim())])
+    step = (points[-1] - points[max(len(points) - 3, 0)]) / span
+    direction = step / (np.linalg.norm(step) or 1.0)
+    ax.annotate(text, points[-1], xytext=tuple(14 * direction), textcoords="offset points", fontsize=8,
+                color=colour, ha="left" if direction[0] >= 0 else "right",
+                va="bottom" if direction[1] >= 0 else "top", zorder=7,
+                bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.85))
+
+
+def draw_shadow_check(ax, result, styles):
+    """Each saved point's own loss (y) against the plane's loss at its projection (x)."""
+    values = []
+    for run in result["runs"]:
+        colour, _, marker = styles[run["name"]]
+        pairs = [(p, o) for p, o in zip(run["plane_loss"], run["own_loss"]) if p is not None and o is not None]
+        if pairs:
+            x, y = np.array(pairs).T
+            ax.plot(x, y, marker=marker, color=colour, markersize=4, linestyle="none", alpha=0.8)
+            values += pairs
+    lo, hi = np.min(values) * 0.8, np.max(values) * 1.25
+    ax.plot([lo, hi], [lo, hi], color="0.4", lw=1, linestyle="--", zorder=0)
+    ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), aspect="equal",
+           xlabel="loss on the plane at the point's projection", ylabel="the saved weights' own loss")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        axis.set_major_formatter("{x:.2g}")
+        axis.set_minor_formatter(NullFormatter())
+    worst = max(max(run["off_plane"]) for run in result["runs"])
+    ax.set_title(f"how much the plane shows\non the dashed line the contour is the run's real loss;\n"
+                 f"the farthest saved point lies {worst:.3g} off the plane", fontsize=9)
+
+
+def title(result):
+    n = len(result["runs"])
+    ends = " and ".join(result["ends"] or [])
+    plane = "PCA plane" if result["plane"] == "pca" else f"plane through the start and the ends of {ends}"
+    return (f"{n} run{'s' if n > 1 else ''} from one start on the loss surface of the {result['model']} "
+            f"({plane}; loss on {result['images']} training images)")
+
+
+def figure_trajectory(result, show=False):
+    """The trajectory figure (see the module docstring) from a trajectory JSON's content."""
+    styles = run_styles(result["runs"])
+    fig = new_figure((12.5, 6.0), show)
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.55, 1]})
+    filled = draw_surface(left, result)
+    fig.colorbar(filled, ax=left, label="training loss (log scale)", format="{x:.2g}", shrink=0.9)
+    draw_paths(left, result, styles)
+    draw_shadow_check(right, result, styles)
+    fig.suptitle(title(result), fontsize=11)
+    marks = [Line2D([], [], label="start (the shared initial weights)", **START),
+             Line2D([], [], marker="o", color="0.3", markeredgecolor="white", linestyle="none", markersize=7,
+                    label="end of an epoch (the optimizer's marker)")]
+    figure_legend(fig, [left], marks)
+    return fig
+
+
+def save_animation(result, path, fps=8, frames=60):
+    """A GIF of the paths advancing together, step by step (Pillow through matplotlib); returns path."""
+    styles = run_styles(result["runs"])
+    fig = new_figure((7.5, 6.2))
+    ax = fig.subplots()
+    draw_surface(ax, result)
+    lines = draw_paths(ax, result, styles, marks=False)
+    heads = {}
+    for run in result["runs"]:
+        colour, _, marker = styles[run["name"]]
+        heads[run["name"]], = ax.plot([], [], marker=marker, color=colour, markeredgecolor="white", markersize=9,
+                                      linestyle="none", zorder=6)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+    last = max(run["steps"][-1] for run in result["runs"])
+    moments = np.unique(np.linspace(0, last, min(frames, last + 1)).round().astype(int))
+    caption = ax.set_title("", fontsize=10)
+
+    def frame(step):
+        for run in result["runs"]:
+            p = np.array(run["points"])[np.array(run["steps"]) <= step]
+            lines[run["name"]].set_data(p[:, 0], p[:, 1])
+            heads[run["name"]].set_data(p[-1:, 0], p[-1:, 1])
+        caption.set_text(f"step {step} of {last}")
+        return [*lines.values(), *heads.values(), caption]
+
+    animation = FuncAnimation(fig, frame, frames=moments, blit=False)
+    with atomic_path(path) as tmp:
+        gif = tmp + ".gif"  # Pillow reads the format from the name
+        try:
+            logging.getLogger("matplotlib.animation").setLevel(logging.WARNING)  # no "using PillowWriter" line
+            animation.save(gif, writer=PillowWriter(fps=fps))
+            os.replace(gif, tmp)
+        finally:
+            if os.path.exists(gif):
+                os.remove(gif)
+    return path
