@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "paddle_mnist.cli.lr_find",     # lr-find
     "paddle_mnist.cli.paths",       # paths (optimizers on 2-D surfaces)
     "paddle_mnist.cli.hessian",   # hessian, landscape
+    "paddle_mnist.cli.trajectory",  # trajectory (a sweep's paths on the real loss surface)
     "paddle_mnist.cli.doctor",      # doctor
     # not yet moved into cli/ (transitional: each is removed when its command moves here)
 ]

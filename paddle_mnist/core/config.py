@@ -142,6 +142,9 @@ class TrainConfig:
                                     metavar="DIR", check=_text)
     wandb: Optional[str] = _spec(None, "also log to Weights & Biases (needs wandb)", result=False,
                                  metavar="PROJECT", check=_text)
+    trajectory: Optional[int] = _spec(None, "save the weights every EVERY steps (and at each epoch's end) in the run "
+                                      "folder's trajectory.npz, for `paddle-mnist trajectory`", result=False,
+                                      metavar="EVERY", check=_number(integer=True))
 
     def check(self, steps_per_epoch=None):
         """Refuse impossible values with the flag's name; with `steps_per_epoch`, also every lr of

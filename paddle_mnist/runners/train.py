@@ -28,6 +28,7 @@ from paddle_mnist.core.loss import build_loss
 from paddle_mnist.core.model import build_model
 from paddle_mnist.core.optim import build_optimizer
 from paddle_mnist.core.weights import weights_hash
+from paddle_mnist.core.trajectory_log import TrajectoryLog
 from paddle_mnist.core.schedules import build_schedule, step_after_epoch
 from paddle_mnist.schemas.run import best_epoch, finite_or_none, load_record, new_record, save_record, set_timing
 from paddle_mnist.runners.tracking import open_trackers
@@ -47,6 +48,8 @@ def train(config, *, data=None, progress=True, name=None, on_save=None):
 
 
 def _train(config, data, progress, name, on_save):
+    if config.trajectory and not config.out:
+        raise ConfigError("--trajectory needs a run folder (--out): the weights are saved there")
     if config.threads:
         runtime.set_threads(config.threads)
     device = choose_device(config.device)
@@ -105,6 +108,7 @@ def run_epochs(config, run, data, record, trackers, progress, on_save, device):
     spe = record["steps_per_epoch"]
     if start and config.patience is not None and start - record["best"]["epoch"] >= config.patience:
         return "stopped_early", None  # resumed after its early stop, before its evaluation
+    path = TrajectoryLog(run.model, config.trajectory, config.out, step=start * spe)  # --trajectory
     log = StepLog(record, trackers)
     batches_of = batch_source(data.train, config, device)
     bar = tqdm(total=config.epochs * spe, initial=start * spe, disable=not progress, desc=record["name"],
@@ -115,7 +119,7 @@ def run_epochs(config, run, data, record, trackers, progress, on_save, device):
             epoch_start = time.perf_counter()
             log.loss_sum, log.correct = 0.0, 0
             ok = train_epoch(run.model, run.optimizer, run.schedule, run.loss_fn, batches_of(epoch), log,
-                             on_step=lambda: bar.update(1))
+                             on_step=lambda: (bar.update(1), path.on_step()))
             run.train_seconds += time.perf_counter() - epoch_start
             if not ok:
                 return "diverged", None
@@ -136,6 +140,7 @@ def run_epochs(config, run, data, record, trackers, progress, on_save, device):
                 # record first, then the resume point: a kill between the two costs one epoch of
                 # rework on --resume, never a wrong curve. The record stays "running" until the
                 # eval split is scored (in _train): a kill before that leaves a run to resume.
+                path.end_epoch(record)  # the weights file first: the record names it
                 save_record(config.out, record)
                 save_last(config.out, run.model, run.optimizer, epoch + 1)
                 on_save(config.out)
