@@ -1,8 +1,10 @@
 """Use a trained network: read your own digit images and predict them, or export the network.
 
-``predict`` reads a PNG/JPEG the way the course does (grayscale, 28×28, scaled to [0, 1]) and
-also accepts a dark digit on a light background (a drawing, a scan): it notices the light
-background and inverts the image, because the network only ever saw bright digits on black.
+``predict`` reads a PNG/JPEG the way MNIST was made (core/images.py: cropped to the ink, the
+longer side scaled to 20 px, centred by its centre of mass in 28×28), so a digit drawn anywhere on
+a canvas of any size is read like the training digits; ``preprocess="course"`` keeps the course's
+plain resize. A dark digit on a light background (a drawing, a scan) is inverted, because the
+network only ever saw bright digits on black.
 
 ``export`` saves the network with ``paddle.jit.save`` for deployment, in whatever format the
 installed Paddle writes: Paddle 3 writes ``model.json`` (the program, PIR) and ``model.pdiparams``
@@ -15,108 +17,38 @@ to share, since it holds arrays and nothing that could run.
 Weights are read through ``checkpoints.load_state``, which never runs code from a file.
 """
 
+import contextlib
 import os
 import shutil
+import sys
 import tempfile
 
 import numpy as np
 import paddle
 from PIL import Image
 
-from paddle_mnist.core.checkpoints import BEST_PARAMS, BEST_SAFETENSORS, LAST_CHECKPOINT, load_state, save_safetensors
+from paddle_mnist.core.checkpoints import (BEST_PARAMS, BEST_SAFETENSORS, LAST_CHECKPOINT, check_weights, load_state,
+                                           save_safetensors)
 from paddle_mnist.core.errors import ConfigError, DataError
-from paddle_mnist.core.files import atomic_path, ensure_writable_dir, read_json, write_json
+from paddle_mnist.core.files import ensure_writable_dir, read_json, write_json
+from paddle_mnist.core.images import IMAGE_SIZE, image_name, load_image  # noqa: F401  (load_image: public here too)
 from paddle_mnist.core.model import MODELS, build_model
 from paddle_mnist.schemas.run import RECORD_FILE, load_record
 
-IMAGE_SIZE = 28
 # what a run directory may hold, best first; last.pdckpt is the trainer's resume point
 # ({"model": state_dict, "optimizer": ..., "epoch": ...})
 WEIGHT_FILES = (BEST_PARAMS, BEST_SAFETENSORS, "last.pdparams", LAST_CHECKPOINT)
 EXPORT_PREFIX = "model"  # DIR/model.* ; paddle.jit.load(DIR/model)
 EXPORT_INFO = "export.json"
 EXPORT_FORMATS = ("jit", "safetensors")
+# Paddle 3's jit.save logs this (glog, C++) for the course's network although the export is complete
+# and loads to the same outputs (tested): it is noise to a learner, so export drops it
+PIR_WARNING = "(PIR) not support input out tensor"
 # paddle.jit.save's program file -> (format name, what it is); we look at what it wrote
 JIT_PROGRAMS = {
     EXPORT_PREFIX + ".json": ("pir", "PIR program (JSON), written by Paddle 3"),
     EXPORT_PREFIX + ".pdmodel": ("program", "ProgramDesc (protobuf), written by Paddle 2.x"),
 }
-
-
-# ----------------------------------------------------------------------------- images
-
-
-def load_image(image):
-    """One image as the network's input: float32 [1, 1, 28, 28] in [0, 1], bright digit on black.
-
-    `image` is a file path, a PIL image, or a numpy array (uint8 0..255, or float in [0, 1]).
-    Like the course: grayscale ("L"), resized to 28×28 with Lanczos; unlike the course's fixed
-    ``1 - x``, the image is inverted only when its background is light (median pixel > 0.5),
-    so an MNIST-like digit and a black-on-white drawing both work.
-    """
-    name = _name(image, 0)
-    if isinstance(image, (str, os.PathLike)):
-        im = _open(image)
-    elif isinstance(image, Image.Image):
-        im = image
-    elif isinstance(image, np.ndarray):
-        im = _from_array(image, name)
-    else:
-        raise DataError(f"{name}: not an image (a {type(image).__name__}; give a path, a PIL image or an array)")
-
-    if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
-        # A drawing with a transparent background: put it on white paper first
-        # (otherwise transparent pixels turn black and hide black strokes).
-        paper = Image.new("RGBA", im.size, "white")
-        im = Image.alpha_composite(paper, im.convert("RGBA"))
-    if im.mode != "F":
-        im = im.convert("L")
-    im = im.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)
-    x = np.asarray(im, dtype=np.float32)
-    if im.mode != "F":
-        x = x / 255.0
-    x = np.clip(x, 0.0, 1.0)
-    if np.median(x) > 0.5:  # light background: a dark digit on paper
-        x = 1.0 - x
-    return x.reshape(1, 1, IMAGE_SIZE, IMAGE_SIZE).astype(np.float32)
-
-
-def _open(path):
-    """Pillow's image, decoded; every reader failure is a DataError naming the file."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise DataError(f"{path}: no such image file")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return im.copy()
-    except Image.DecompressionBombError as e:  # a small file that decodes to a huge picture
-        raise DataError(f"{path}: refused, too large to decode ({e})") from None
-    except Exception as e:  # Pillow's decoders raise OSError, SyntaxError, ValueError, struct.error, ...
-        raise DataError(f"{path}: not an image Pillow can read ({type(e).__name__}: {e})") from None
-
-
-def _from_array(a, name):
-    a = np.squeeze(np.asarray(a))
-    if a.ndim == 3 and a.shape[-1] in (3, 4):  # H×W×RGB(A)
-        if a.dtype != np.uint8:
-            raise DataError(f"{name}: a color array must be uint8, not {a.dtype}")
-        return Image.fromarray(a)
-    if a.ndim != 2:
-        raise DataError(f"{name}: an image array must be 2-D (H×W) or H×W×3, not shape {a.shape}")
-    if a.dtype == np.uint8:
-        return Image.fromarray(a)
-    a = a.astype(np.float32)
-    if not np.all(np.isfinite(a)) or a.min() < 0.0 or a.max() > 1.0:
-        raise DataError(f"{name}: a float image must hold values in [0, 1]")
-    return Image.fromarray(a)  # mode "F": no rounding to 8 bits
-
-
-def _name(image, index):
-    """What to call an image in messages and results: its path, or its position."""
-    if isinstance(image, (str, os.PathLike)):
-        return os.fspath(image)
-    return f"<image {index}>"
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -203,6 +135,7 @@ def load_checkpoint(path, model=None):
         raise ConfigError(f"--model: unknown model {name!r}; choose one of: {', '.join(MODELS)}")
     net = build_model(name)
     _check_fits(state_dict, net, name, weights)
+    check_weights(state_dict, net, weights)
     net.set_state_dict(state_dict)
     net.eval()
     return net, name
@@ -211,12 +144,13 @@ def load_checkpoint(path, model=None):
 # ----------------------------------------------------------------------------- predict
 
 
-def predict(checkpoint, images, model=None):
+def predict(checkpoint, images, model=None, preprocess="mnist"):
     """Predict digits: a list of {file, digit, prob, probs} in the order of `images`.
 
     `checkpoint` is a run directory, a .pdparams file, or a loaded ``paddle.nn.Layer``;
-    `images` are paths, PIL images or arrays (see ``load_image``); `probs` are the ten softmax
-    probabilities as a list.
+    `images` are paths, PIL images or arrays, read by ``load_image`` with `preprocess` ("mnist",
+    the default: as MNIST was made; "course": the course's plain resize); `probs` are the ten
+    softmax probabilities as a list.
     """
     if isinstance(images, (str, os.PathLike, Image.Image, np.ndarray)):
         images = [images]
@@ -228,55 +162,16 @@ def predict(checkpoint, images, model=None):
     images = list(images)
     if not images:
         return []
-    x = np.concatenate([load_image(im) for im in images])
+    x = np.concatenate([load_image(im, preprocess) for im in images])
     with paddle.no_grad():
         probs = paddle.nn.functional.softmax(net(paddle.to_tensor(x)), axis=1).numpy()
     results = []
     for i, (image, p) in enumerate(zip(images, probs)):
         digit = int(np.argmax(p))
         results.append(
-            {"file": _name(image, i), "digit": digit, "prob": float(p[digit]), "probs": [float(v) for v in p]}
+            {"file": image_name(image, i), "digit": digit, "prob": float(p[digit]), "probs": [float(v) for v in p]}
         )
     return results
-
-
-def save_seen(path, image, result):
-    """Save a PNG of what the network saw (the 28×28 input, enlarged) and its top-3 guesses."""
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
-
-    fig = Figure(figsize=(4.4, 2.5), dpi=100, layout="constrained")
-    ax_img, ax_bar = fig.subplots(1, 2, width_ratios=[1, 1.2])
-    ax_img.imshow(image.reshape(IMAGE_SIZE, IMAGE_SIZE), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax_img.set_title("the network's input", fontsize=9)
-    ax_img.axis("off")
-    probs = np.asarray(result["probs"])
-    top3 = np.argsort(probs)[::-1][:3]
-    colors = ["tab:blue" if d in top3 else "lightgray" for d in range(10)]
-    ax_bar.barh(range(10), probs, color=colors)
-    ax_bar.set_yticks(range(10))
-    ax_bar.invert_yaxis()
-    ax_bar.set_xlim(0, 1)
-    ax_bar.set_title(f"guess: {result['digit']} ({result['prob']:.0%})", fontsize=10)
-    ax_bar.set_xlabel("probability", fontsize=8)
-    ax_bar.tick_params(labelsize=7)
-    for d in top3:
-        ax_bar.text(min(probs[d], 0.62) + 0.02, d, f"{probs[d]:.1%}", va="center", fontsize=7)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    return path
-
-
-def seen_paths(directory, names):
-    """One PNG name per input, `<stem>.png`, made unique when two inputs share a stem."""
-    paths, used = [], set()
-    for i, name in enumerate(names):
-        stem = os.path.splitext(os.path.basename(name))[0] if not name.startswith("<") else f"image{i}"
-        candidate = stem
-        if candidate in used:
-            candidate = f"{stem}-{i}"
-        used.add(candidate)
-        paths.append(os.path.join(directory, candidate + ".png"))
-    return paths
 
 
 # ----------------------------------------------------------------------------- export
@@ -326,7 +221,8 @@ def _jit_save(net, directory):
     from paddle.static import InputSpec
 
     spec = InputSpec([None, 1, IMAGE_SIZE, IMAGE_SIZE], "float32", name="image")
-    paddle.jit.save(net, os.path.join(directory, EXPORT_PREFIX), input_spec=[spec])
+    with _without_line(PIR_WARNING):
+        paddle.jit.save(net, os.path.join(directory, EXPORT_PREFIX), input_spec=[spec])
     written = sorted(os.listdir(directory))
     for program, (fmt, description) in JIT_PROGRAMS.items():
         if program in written:
@@ -334,6 +230,26 @@ def _jit_save(net, directory):
                     "program": program, "params": EXPORT_PREFIX + ".pdiparams"}
     raise ConfigError(f"paddle.jit.save wrote {', '.join(written)}, none of {', '.join(JIT_PROGRAMS)}: "
                       f"export does not know this Paddle's format (Paddle {paddle.__version__})")
+
+
+@contextlib.contextmanager
+def _without_line(text):
+    """Drop the lines holding `text` from what C++ code writes to stderr (file descriptor 2) meanwhile;
+    every other line is passed on. Paddle's glog warnings do not go through Python's sys.stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines(keepends=True):
+                if text not in line:
+                    sys.stderr.write(line)
 
 
 def _staging_dir(out):

@@ -5,7 +5,9 @@ A course file is parsed once (``coursejson``) and its arrays kept in the cache (
 files are small enough to read every time.
 """
 
+import contextlib
 import hashlib
+import io
 import os
 import sys
 from dataclasses import dataclass
@@ -197,9 +199,14 @@ def find_data(progress=True):
     if plan["source"] == "download":
         import paddle.dataset.common as common
 
+        if progress:
+            print(f"data: downloading MNIST from {plan['url']} into {plan['path']}", file=sys.stderr)
         try:
-            for name, url, md5 in _paddle_mnist_files()[1]:
-                common.download(url, "mnist", md5)  # Paddle's own downloader, with its progress bar
+            # Paddle's own downloader, with its progress bar (stdout); its stderr chatter ("Begin to
+            # download", three times per file when offline) is dropped: a failure is our one line below
+            with contextlib.redirect_stderr(io.StringIO()):
+                for name, url, md5 in _paddle_mnist_files()[1]:
+                    common.download(url, "mnist", md5)
             return plan["path"]
         except Exception as e:  # no network, a proxy, a full disk: all end the same way
             tried.append(f"downloading from {plan['url']} (failed: {e})")
