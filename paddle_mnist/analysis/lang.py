@@ -82,6 +82,12 @@ PHRASES = {
     "tune_rerun": ("Chosen lr, rerun with {seeds} new seed(s)", "选中的学习率，用 {seeds} 个新种子重新训练"),
     "tuned_mean_std": ("tuned lr: mean ± std", "调得的学习率：均值 ± 标准差"),
     "chosen_lr": ("chosen lr (best final valid acc)", "选中的学习率（最终验证准确率最高）"),
+    # live.py
+    "live_runs": ("Training loss, live: {done} of {n} runs finished", "训练损失（实时）：{n} 个运行中已完成 {done} 个"),
+    "live_one": ("Training loss, live: step {step} of {total}", "训练损失（实时）：第 {step} 步，共 {total} 步"),
+    "live_done": ("Training loss: {n} runs finished", "训练损失：{n} 个运行已完成"),
+    "live_note": ("light: every step, dark: mean of the last {window} steps; legend: latest mean loss, share done",
+                  "浅色：每一步，深色：最近 {window} 步的平均；图例：最新平均损失、完成比例"),
 }
 
 

@@ -16,13 +16,12 @@ import os
 from contextlib import contextmanager
 from dataclasses import asdict, fields, replace
 
-from tqdm.auto import tqdm
-
 from paddle_mnist.analysis import plot as draw
 from paddle_mnist.core.checkpoints import LAST_CHECKPOINT
 from paddle_mnist.core.config import SHORT, TrainConfig, config_id
 from paddle_mnist.core.data import load_dataset
 from paddle_mnist.core.errors import ConfigError, PaddleMnistError
+from paddle_mnist.core.progress import tqdm
 from paddle_mnist.runners.executors import make_executor
 from paddle_mnist.core.files import ensure_writable_dir, write_json
 from paddle_mnist.schemas.run import is_finished, load_record
@@ -178,11 +177,33 @@ def write_manifest(out, planned, varying, grids, base, dataset):
 
 
 class SweepProgress:
-    """The sweep's one progress bar: runs done / total and the best eval accuracy so far."""
+    """The sweep's one progress bar: runs done / total, each running run's progress and latest
+    loss, the best eval accuracy so far. It also keeps every run's step losses as they come in
+    (``curves``) and hands them to ``on_progress(curves)``, e.g. a live figure."""
 
-    def __init__(self, total, done, enabled):
+    def __init__(self, total, done, enabled, on_progress=None):
         self.bar = tqdm(total=total, initial=done, desc="compare", unit="run", disable=not enabled)
-        self.best = None
+        self.best, self.on_progress = None, on_progress or (lambda curves: None)
+        self.curves = {}  # name -> {"losses", "total", "lr", "valid_acc", "done"}
+
+    def steps(self, name, note):
+        """A run's new steps (a ``StepsSender`` note)."""
+        curve = self.curves.setdefault(name, {"losses": [], "done": False})
+        curve["losses"] = curve["losses"][:note["first"]] + note["losses"]
+        curve.update(total=note["total"], lr=note["lr"], valid_acc=note["valid_acc"])
+        self.bar.set_postfix_str(self._running())
+        self.on_progress(self.curves)
+
+    def _running(self):
+        """e.g. "adam-lr0.01 40% loss 0.312 | sgd-lr0.1 35% loss 1.05 | best ..." """
+        parts = []
+        for name, curve in self.curves.items():
+            recent = [x for x in curve["losses"][-50:] if x is not None]
+            if not curve["done"] and recent:
+                parts.append(f"{name} {len(curve['losses']) / curve['total']:.0%} loss {sum(recent) / len(recent):.3g}")
+        if self.best:
+            parts.append(f"best {self.best[1]} eval {self.best[0]:.1%}")
+        return " | ".join(parts)
 
     def __call__(self, record):
         if record["status"] == "interrupted":  # Ctrl-C stops the whole sweep, not just this run
@@ -191,7 +212,12 @@ class SweepProgress:
         acc = (record.get("eval") or {}).get("acc")
         if acc is not None and (self.best is None or acc > self.best[0]):
             self.best = (acc, record["name"])
-            self.bar.set_postfix_str(f"best {record['name']} eval {acc:.1%}")
+        curve = self.curves.setdefault(record["name"], {})
+        curve.update(losses=record["steps"]["loss"], total=record["steps_per_epoch"] * record["config"]["epochs"],
+                     lr=(record["steps"]["lr"] or [None])[-1], done=True,
+                     valid_acc=record["epochs"][-1]["valid_acc"] if record["epochs"] else None)
+        self.bar.set_postfix_str(self._running())
+        self.on_progress(self.curves)
 
     def close(self):
         self.bar.close()
@@ -199,7 +225,7 @@ class SweepProgress:
 
 def compare(optimizers=None, lrs=None, *, grid=None, epochs=3, jobs=None, out=None, data=None,
             plot=True, progress=True, formats=("png",), show=False, executor="local", ray_address=None,
-            cpus_per_run=None, gpus_per_run=None, ray_retries=2, **base_fields):
+            cpus_per_run=None, gpus_per_run=None, ray_retries=2, on_progress=None, **base_fields):
     """Run a comparison and return ``{"records", "out", "skipped", "failed", "plot"}`` (records and
     figures are also written under `out`, default work/compare).
 
@@ -210,6 +236,8 @@ def compare(optimizers=None, lrs=None, *, grid=None, epochs=3, jobs=None, out=No
     the number of cores) or "ray" (``ray_address`` "auto"/HOST:PORT or None for a Ray on this
     machine; ``cpus_per_run``, ``gpus_per_run``; a task whose worker died is retried
     ``ray_retries`` times, then the run is recorded as failed and listed in ``failed``).
+    ``on_progress(curves)`` is called as steps come in: {run name: {"losses": its step losses so
+    far, "total": its steps, "lr", "valid_acc", "done"}} (what a live figure draws).
     """
     runner = make_executor(executor, jobs=jobs, ray_address=ray_address, cpus_per_run=cpus_per_run,
                            gpus_per_run=gpus_per_run, ray_retries=ray_retries)
@@ -231,9 +259,9 @@ def compare(optimizers=None, lrs=None, *, grid=None, epochs=3, jobs=None, out=No
                 todo.append((replace(config, out=run_dir, resume=(state == "resume")), name))
         write_manifest(out, planned, varying, grids, base, dataset)
         skipped = len(planned) - len(todo)
-        bar = SweepProgress(len(planned), skipped, progress)
+        bar = SweepProgress(len(planned), skipped, progress, on_progress)
         try:
-            failed = runner.run(todo, bar, dataset=dataset, data=data)
+            failed = runner.run(todo, bar, dataset=dataset, data=data, on_steps=bar.steps)
         finally:
             bar.close()
     records = [load_record(os.path.join(out, "runs", n)) for n, _ in planned]

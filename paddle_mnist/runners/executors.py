@@ -20,7 +20,7 @@ from paddle_mnist.core import runtime
 from paddle_mnist.core.data import load_dataset
 from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.runners.ray_executor import RAY_INSTALL, RayExecutor, ray_missing
-from paddle_mnist.runners.train import train
+from paddle_mnist.runners.train import StepsSender, train
 
 EXECUTORS = ("local", "ray")
 
@@ -71,20 +71,24 @@ class LocalExecutor:
     def __exit__(self, *exc):
         return False
 
-    def run(self, todo, on_record, *, dataset, data):
-        """Train every (config, name) of `todo`; call on_record(record) as each ends. Returns []
+    def run(self, todo, on_record, *, dataset, data, on_steps=None):
+        """Train every (config, name) of `todo`; call on_record(record) as each ends, and
+        on_steps(name, note) as its steps come in (``StepsSender``'s notes). Returns []
         (the names of failed runs: a local run that fails stops the sweep with its error)."""
+        on_steps = on_steps or (lambda name, note: None)
         jobs = min(self.jobs or os.cpu_count() or 1, max(1, len(todo)))
         if jobs == 1:
             for config, name in todo:
-                on_record(train(config, data=dataset, progress=False, name=name))
+                on_record(train(config, data=dataset, progress=False, name=name,
+                                on_steps=StepsSender(name, lambda message: on_steps(*message))))
             return []
         ctx = multiprocessing.get_context("spawn")
-        stop = ctx.Event()
+        stop, notes = ctx.Event(), ctx.SimpleQueue()  # notes: the workers' StepsSender messages
         with _child_threads(1):  # read by Paddle at import in each worker, so set before they start
-            pool = ctx.Pool(jobs, initializer=_worker_start, initargs=(stop,))
+            pool = ctx.Pool(jobs, initializer=_worker_start, initargs=(stop, notes))
             try:
-                for record in pool.imap_unordered(_worker_run, [(replace(c, threads=1), n, data) for c, n in todo]):
+                results = pool.imap_unordered(_worker_run, [(replace(c, threads=1), n, data) for c, n in todo])
+                for record in _while_reading(results, notes, on_steps):
                     if record is not None:
                         on_record(record)
             except BaseException:
@@ -94,6 +98,23 @@ class LocalExecutor:
                 pool.close()  # the workers exit by themselves (terminate() would kill them mid-write)
                 pool.join()
         return []
+
+
+def _while_reading(results, notes, on_steps):
+    """The pool's records as they end; meanwhile, every half second, the notes the workers sent."""
+    while True:
+        try:
+            record = results.next(timeout=0.5)
+        except multiprocessing.TimeoutError:
+            record = None
+        except StopIteration:
+            record = StopIteration
+        while not notes.empty():
+            on_steps(*notes.get())
+        if record is StopIteration:
+            return
+        if record is not None:
+            yield record
 
 
 @contextmanager
@@ -111,14 +132,14 @@ def _child_threads(n):
 
 
 # in a worker process: the sweep's stop event, whether a run is training, whether it was interrupted
-_WORKER = {"stop": None, "training": False, "interrupted": False, "data": {}}
+_WORKER = {"stop": None, "notes": None, "training": False, "interrupted": False, "data": {}}
 
 
-def _worker_start(stop):
+def _worker_start(stop, notes):
     """A pool worker's start: one thread, freed memory kept, death with the sweep (runtime), and
     Ctrl-C / SIGTERM / the sweep's stop event ending the run in progress like Ctrl-C ends `train`."""
     runtime.sweep_worker_start()
-    _WORKER["stop"] = stop
+    _WORKER["stop"], _WORKER["notes"] = stop, notes
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _worker_signal)
     threading.Thread(target=_interrupt_on_stop, args=(stop,), daemon=True).start()
@@ -145,7 +166,8 @@ def _worker_run(job):
             return None
         if data not in _WORKER["data"]:
             _WORKER["data"] = {data: load_dataset(data)}
-        return train(config, data=_WORKER["data"][data], progress=False, name=name)
+        return train(config, data=_WORKER["data"][data], progress=False, name=name,
+                     on_steps=StepsSender(name, _WORKER["notes"].put))
     except KeyboardInterrupt:  # outside train's own handler (between its last write and its return)
         return None
     finally:

@@ -21,7 +21,7 @@ import time
 import numpy as np
 import paddle
 from scipy.sparse.linalg import ArpackNoConvergence, eigsh
-from tqdm.auto import tqdm
+from paddle_mnist.core.progress import tqdm
 
 from paddle_mnist.analysis.hessian import SWEEP_FILE, SWEEP_SCHEMA
 from paddle_mnist.core.errors import ConfigError, DataError, PaddleMnistError

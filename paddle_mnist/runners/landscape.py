@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 import paddle
-from tqdm.auto import tqdm
+from paddle_mnist.core.progress import tqdm
 
 from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.core.weights import get_flat, loss_and_accuracy, set_flat, trainable

@@ -31,7 +31,7 @@ from paddle_mnist.core.config import config_id
 from paddle_mnist.core.errors import ConfigError, DataError, PaddleMnistError
 from paddle_mnist.core.files import atomic_path, read_json
 from paddle_mnist.schemas.run import RECORD_FILE, load_record, new_record, save_record
-from paddle_mnist.runners.train import train
+from paddle_mnist.runners.train import StepsSender, train
 
 RAY_INSTALL = 'pip install -e ".[ray]"'
 FAILED = "failed"  # a Ray run whose worker died more often than the retries allow (record.status)
@@ -80,9 +80,10 @@ class RayExecutor:
             raise ConfigError(f"--cpus-per-run {self.cpus:g}: no node of this Ray cluster has that many CPUs "
                               f"(the most: {most:g})")
 
-    def run(self, todo, on_record, *, dataset, data):
-        """Submit every run as a task; write what workers ship; call on_record(record) as each ends.
-        Returns the names of the runs that failed (their worker died more often than the retries)."""
+    def run(self, todo, on_record, *, dataset, data, on_steps=None):
+        """Submit every run as a task; write what workers ship; call on_record(record) as each ends
+        and on_steps(name, note) as each epoch arrives (``StepsSender``'s notes, read from the
+        records the workers ship). Returns the names of the runs that failed (their worker died more often than the retries)."""
         ray = self.ray
         from ray.util.queue import Queue
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -94,7 +95,7 @@ class RayExecutor:
             num_cpus=self.cpus, num_gpus=self.gpus, max_retries=self.retries, retry_exceptions=False)
         data_ref = ray.put(dataset)  # sent to each node once, not once per run
         threads = max(1, round(self.cpus))
-        folders = RunFolders({name: config.out for config, name in todo})
+        folders = RunFolders({name: config.out for config, name in todo}, on_steps)
         pending = {task.remote(replace(config, threads=threads), name, data_ref,
                                read_run_files(config.out) if config.resume else {}, sink, self.gpus): (config, name)
                    for config, name in todo}
@@ -199,8 +200,10 @@ class RunFolders:
     """The driver's side of the run folders: writes what workers ship, in train's order (best
     weights, then the record, then the resume point), each file atomically."""
 
-    def __init__(self, dirs):
+    def __init__(self, dirs, on_steps=None):
         self.dirs = dirs
+        send = on_steps or (lambda name, note: None)  # the live view's notes, from each record written
+        self.notes = {name: StepsSender(name, lambda message: send(*message)) for name in dirs}
         self.epochs = dict.fromkeys(dirs, 0)
         self.attempts = {}  # name -> [attempt id, next shipment number, {number: shipment held back}]
         self.retired = set()  # attempts a retry replaced: what they still ship is stale
@@ -239,6 +242,7 @@ class RunFolders:
             if file_name != LAST_CHECKPOINT:
                 write_bytes(os.path.join(out, file_name), blob)
         save_record(out, record)
+        self.notes[name](record)
         if LAST_CHECKPOINT in files:
             write_bytes(os.path.join(out, LAST_CHECKPOINT), files[LAST_CHECKPOINT])
 

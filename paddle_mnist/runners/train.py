@@ -15,7 +15,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import paddle
-from tqdm.auto import tqdm
 
 from paddle_mnist.core import runtime
 from paddle_mnist.core.checkpoints import BEST_PARAMS, LAST_CHECKPOINT, load_state, save_best, save_last
@@ -23,10 +22,11 @@ from paddle_mnist.core.config import TrainConfig, as_config, config_id, run_name
 from paddle_mnist.core.data import epoch_order, load_dataset
 from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.core.files import ensure_writable_dir
-from paddle_mnist.core.loop import device_batches, evaluate, host_batches, is_diverged, train_epoch
+from paddle_mnist.core.loop import FETCH_EVERY, device_batches, evaluate, host_batches, is_diverged, train_epoch
 from paddle_mnist.core.loss import build_loss
 from paddle_mnist.core.model import build_model
 from paddle_mnist.core.optim import build_optimizer
+from paddle_mnist.core.progress import tqdm
 from paddle_mnist.core.weights import weights_hash
 from paddle_mnist.core.trajectory_log import TrajectoryLog
 from paddle_mnist.core.schedules import build_schedule, step_after_epoch
@@ -34,20 +34,24 @@ from paddle_mnist.schemas.run import best_epoch, finite_or_none, load_record, ne
 from paddle_mnist.runners.tracking import open_trackers
 
 
-def train(config, *, data=None, progress=True, name=None, on_save=None):
+def train(config, *, data=None, progress=True, name=None, on_save=None, on_steps=None):
     """Train one run and return its record (also written to ``config.out``/record.json when set).
 
     ``data``: an already loaded ``MnistData`` (sweeps load it once); otherwise ``config.data`` is
     resolved like every command's ``--data``. ``on_save(out)`` is called each time the run folder's
     files have been written (after every epoch and at the end), e.g. to ship them elsewhere.
+    ``on_steps(record)`` is called each time new steps reach the record (every ``FETCH_EVERY``
+    steps, when the loop copies them to the host anyway) and after each epoch: a live view reads
+    the record there, without one more device -> host copy. It must return quickly.
     """
     # Paddle names parameters from a global counter (conv2d_7.w_0, ...) and keys the optimizer's
     # state by those names: a fresh counter per run lets a checkpoint resume in any process.
     with paddle.utils.unique_name.guard():
-        return _train(as_config(config).check(), data, progress, name, on_save or (lambda out: None))
+        return _train(as_config(config).check(), data, progress, name, on_save or (lambda out: None),
+                      on_steps or (lambda record: None))
 
 
-def _train(config, data, progress, name, on_save):
+def _train(config, data, progress, name, on_save, on_steps):
     if config.trajectory and not config.out:
         raise ConfigError("--trajectory needs a run folder (--out): the weights are saved there")
     if config.threads:
@@ -69,7 +73,7 @@ def _train(config, data, progress, name, on_save):
         record = resume_from(out, record, run.model, run.optimizer)
     trackers = open_trackers(record["config"], record["name"])
     try:
-        status, best_state = run_epochs(config, run, data, record, trackers, progress, on_save, device)
+        status, best_state = run_epochs(config, run, data, record, trackers, progress, on_save, on_steps, device)
         if status not in ("interrupted", "diverged") and record["best"] is not None:
             # the eval split is scored once, with the best checkpoint (by valid accuracy)
             run.model.set_state_dict(best_state or load_state(os.path.join(out, BEST_PARAMS)))
@@ -100,7 +104,7 @@ def build_run(config, steps_per_epoch):
                            wall_start=time.perf_counter(), train_seconds=0.0)
 
 
-def run_epochs(config, run, data, record, trackers, progress, on_save, device):
+def run_epochs(config, run, data, record, trackers, progress, on_save, on_steps, device):
     """The epochs of a run (from where a resumed one stopped); returns (status, best weights in memory)."""
     run.wall_start -= record["timing"]["wall_seconds"]
     run.train_seconds = record["timing"]["train_seconds"]
@@ -109,10 +113,15 @@ def run_epochs(config, run, data, record, trackers, progress, on_save, device):
     if start and config.patience is not None and start - record["best"]["epoch"] >= config.patience:
         return "stopped_early", None  # resumed after its early stop, before its evaluation
     path = TrajectoryLog(run.model, config.trajectory, config.out, step=start * spe)  # --trajectory
-    log = StepLog(record, trackers)
     batches_of = batch_source(data.train, config, device)
     bar = tqdm(total=config.epochs * spe, initial=start * spe, disable=not progress, desc=record["name"],
                unit="step", mininterval=0.5, leave=progress)
+
+    def show():  # after each chunk of steps and each epoch: the bar's numbers, then the live view
+        bar.set_postfix(live_numbers(record), refresh=False)
+        on_steps(record)
+
+    log = StepLog(record, trackers, show)
     best_state, status = None, "completed"
     try:
         for epoch in range(start, config.epochs):
@@ -131,7 +140,7 @@ def run_epochs(config, run, data, record, trackers, progress, on_save, device):
                        "seconds": time.perf_counter() - epoch_start}
             record["epochs"].append({k: finite_or_none(v) if isinstance(v, float) else v for k, v in metrics.items()})
             trackers.log_epoch(epoch + 1, metrics)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{metrics['train_loss']:.3f}", acc=f"{valid_acc:.1%}")
+            show()
             best_state = keep_best(record, run, config.out) or best_state
             stop = config.patience is not None and len(record["epochs"]) - record["best"]["epoch"] >= config.patience
             status = "stopped_early" if stop else "completed"
@@ -156,10 +165,11 @@ def run_epochs(config, run, data, record, trackers, progress, on_save, device):
 class StepLog:
     """Takes the steps of an epoch from ``train_epoch`` chunk by chunk: records each step's loss and
     lr, sums the epoch's loss and accuracy, and applies the divergence rule at every step, cutting
-    the record at the first step where it fires (later steps of the chunk are dropped)."""
+    the record at the first step where it fires (later steps of the chunk are dropped). After each
+    whole chunk it calls ``on_chunk()`` (the progress bar and the live view)."""
 
-    def __init__(self, record, trackers):
-        self.record, self.trackers = record, trackers
+    def __init__(self, record, trackers, on_chunk):
+        self.record, self.trackers, self.on_chunk = record, trackers, on_chunk
         self.losses, self.lrs = record["steps"]["loss"], record["steps"]["lr"]
         self.loss_sum, self.correct = 0.0, 0
 
@@ -174,7 +184,41 @@ class StepLog:
             if reason:
                 self.record["divergence"] = {"step": len(self.losses), "reason": reason}
                 return False
+        self.on_chunk()
         return True
+
+
+def live_numbers(record):
+    """What the progress bar shows while a run trains: the epoch, the mean loss of the last
+    ``FETCH_EVERY`` steps, the lr of the last step, and the last epoch's valid accuracy."""
+    losses = [x for x in record["steps"]["loss"][-FETCH_EVERY:] if x is not None]
+    numbers = {"epoch": math.ceil(len(record["steps"]["loss"]) / record["steps_per_epoch"])}
+    if losses:
+        numbers["loss"] = f"{sum(losses) / len(losses):.3f}"
+    if record["steps"]["lr"]:
+        numbers["lr"] = f"{record['steps']['lr'][-1]:.3g}"
+    if record["epochs"]:
+        numbers["valid_acc"] = f"{record['epochs'][-1]['valid_acc']:.1%}"
+    return numbers
+
+
+class StepsSender:
+    """``on_steps`` for a run of a sweep: sends ``send((name, note))`` with what is new in the record
+    since the last note: {"first": index of the first new step, "losses": their losses, "total":
+    the run's steps, "lr": the last lr, "valid_acc": the last epoch's or None}. A few hundred bytes
+    every ``FETCH_EVERY`` steps: cheap enough for a queue between processes."""
+
+    def __init__(self, name, send):
+        self.name, self.send, self.sent = name, send, 0
+
+    def __call__(self, record):
+        losses, epochs = record["steps"]["loss"], record["epochs"]
+        first = min(self.sent, len(losses))
+        self.send((self.name, {"first": first, "losses": losses[first:],
+                               "total": record["steps_per_epoch"] * record["config"]["epochs"],
+                               "lr": record["steps"]["lr"][-1] if record["steps"]["lr"] else None,
+                               "valid_acc": epochs[-1]["valid_acc"] if epochs else None}))
+        self.sent = len(losses)
 
 
 def keep_best(record, run, out):

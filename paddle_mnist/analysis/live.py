@@ -1,0 +1,88 @@
+"""The live view of training: one loss figure (and the same numbers as text) drawn while runs train.
+
+``curves`` is what the runners hand a live view: {run name: {"losses": step losses so far (None
+where not finite), "total": the run's steps, "lr": the last lr, "valid_acc": the last epoch's or
+None, "done": finished or not}}. ``curve_of(record)`` makes one from a run record. The figure is
+small and quick to draw: a live view redraws it about once a second while training goes on.
+"""
+
+import numpy as np
+
+from paddle_mnist.analysis.lang import localized, translator
+from paddle_mnist.analysis.style import LINESTYLES, new_figure, optimizer_colours
+
+WINDOW = 20  # steps in the running mean, the dark line
+
+
+def curve_of(record):
+    """A run record as one entry of ``curves``."""
+    steps, epochs = record["steps"], record["epochs"]
+    return {"losses": steps["loss"], "total": record["steps_per_epoch"] * record["config"]["epochs"],
+            "lr": steps["lr"][-1] if steps["lr"] else None,
+            "valid_acc": epochs[-1]["valid_acc"] if epochs else None,
+            "done": record.get("status") not in (None, "running")}
+
+
+def recent_loss(curve, window=WINDOW):
+    """The mean loss of the last `window` finite steps, or None."""
+    recent = [x for x in curve["losses"][-window:] if x is not None]
+    return sum(recent) / len(recent) if recent else None
+
+
+def live_text(curves):
+    """The same numbers as the figure, one line per run (what a display without images shows)."""
+    lines = []
+    for name, curve in curves.items():
+        loss, step = recent_loss(curve), len(curve["losses"])
+        parts = [f"{name}: step {step}/{curve['total']}" + (" (done)" if curve["done"] else "")]
+        if loss is not None:
+            parts.append(f"loss {loss:.4g}")
+        if curve.get("lr") is not None:
+            parts.append(f"lr {curve['lr']:.3g}")
+        if curve.get("valid_acc") is not None:
+            parts.append(f"valid acc {curve['valid_acc']:.1%}")
+        lines.append(", ".join(parts))
+    return "\n".join(lines)
+
+
+@localized
+def figure_live(curves, *, lang=None):
+    """Every run's step losses so far (light) and their running mean (dark), on the x range of the
+    longest run, so the axes stay put while the lines grow. The legend sits beside the axes."""
+    tr = translator(lang)
+    fig = new_figure((7.2, 3.6))
+    ax = fig.subplots()
+    colours = optimizer_colours({name.split("-")[0] for name in curves})
+    seen = {}  # optimizer -> how many of its runs are drawn: each gets the next line style
+    for name, curve in curves.items():
+        losses = np.array([np.nan if x is None else x for x in curve["losses"]], dtype=float)
+        optimizer = name.split("-")[0]
+        style = LINESTYLES[seen.get(optimizer, 0) % len(LINESTYLES)]
+        seen[optimizer] = seen.get(optimizer, 0) + 1
+        colour = colours[optimizer]
+        steps = np.arange(1, len(losses) + 1)
+        ax.plot(steps, losses, color=colour, alpha=0.25, linewidth=0.8)
+        loss = recent_loss(curve)
+        share = len(losses) / max(curve["total"], 1)
+        label = f"{name}: {loss:.3g}, {share:.0%}" if loss is not None else name
+        if len(losses):
+            window = min(WINDOW, len(losses))
+            mean = np.convolve(losses, np.ones(window) / window, "valid")  # NaN only where a window holds one
+            ax.plot(steps[window - 1:], mean, color=colour, linestyle=style, linewidth=1.8, label=label)
+    ax.set_xlim(0, max([c["total"] for c in curves.values()] + [1]))
+    if any(np.isfinite([x for c in curves.values() for x in c["losses"] if x is not None])):
+        ax.set_yscale("log")
+    ax.set_xlabel(tr("x_steps"))
+    ax.set_ylabel(tr("loss_log"))
+    done = sum(c["done"] for c in curves.values())
+    if len(curves) == 1 and not done:
+        ((name, curve),) = curves.items()
+        ax.set_title(tr("live_one", step=len(curve["losses"]), total=curve["total"]), fontsize=10)
+    elif done == len(curves):
+        ax.set_title(tr("live_done", n=len(curves)), fontsize=10)
+    else:
+        ax.set_title(tr("live_runs", done=done, n=len(curves)), fontsize=10)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    fig.supxlabel(tr("live_note", window=WINDOW), fontsize=7, color="#555555")  # laid out, never over the axes
+    return fig
