@@ -33,33 +33,17 @@ runtime.load_zlib_users_before_paddle()
 runtime.let_mkl_use_avx2_on_amd()
 runtime.quiet_paddle_import()
 
-_LAZY = {
-    "load_data": "paddle_mnist.core.data",
-    "load_dataset": "paddle_mnist.core.data",
-    "MnistDataset": "paddle_mnist.core.data",
-    "MNIST": "paddle_mnist.core.model",
-    "build_model": "paddle_mnist.core.model",
-    "build_optimizer": "paddle_mnist.core.optim",
-    "TrainConfig": "paddle_mnist.runners.train",
-    "train": "paddle_mnist.runners.train",
-    "compare": "paddle_mnist.runners.compare",
-    "plot": "paddle_mnist.analysis",
-    "predict": "paddle_mnist.runners.predict",
-    "export": "paddle_mnist.runners.predict",
-    "lr_find": "paddle_mnist.runners.lr_find",
-    "tune": "paddle_mnist.runners.tune",
-    "paths": "paddle_mnist.runners.paths",
-    "hessian": "paddle_mnist.runners.hessian",
-    "landscape": "paddle_mnist.runners.landscape",
-}
+# The public names, all from the composing layer (paddle_mnist/api.py), imported on first use.
+_PUBLIC = ("load_data", "load_dataset", "MnistDataset", "MNIST", "build_model", "build_optimizer", "TrainConfig",
+           "train", "compare", "plot", "predict", "export", "lr_find", "tune", "paths", "hessian",
+           "hessian_sweep", "landscape")
 
 
 def __getattr__(name):
     """Import submodules on first use, so `import paddle_mnist` stays fast."""
-    if name in _LAZY:
-        module = importlib.import_module(_LAZY[name])
-        return getattr(module, name)
+    if name in _PUBLIC:
+        return getattr(importlib.import_module("paddle_mnist.api"), name)
     raise AttributeError(f"module 'paddle_mnist' has no attribute {name!r}")
 
 
-__all__ = sorted(_LAZY)
+__all__ = sorted(_PUBLIC)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from paddle_mnist.runners.compare import COURSE_EXPERIMENTS, build_grids, compare, plan_runs
+from paddle_mnist.api import compare
+from paddle_mnist.runners.compare import COURSE_EXPERIMENTS, build_grids, plan_runs
 from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.runners.train import TrainConfig
 from conftest import alive, children_of, run_cli

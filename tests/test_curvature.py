@@ -10,10 +10,10 @@ import paddle
 import pytest
 from paddle import nn
 
+from paddle_mnist.api import compare, hessian, hessian_sweep
 from paddle_mnist.runners import hessian as curvature, hvp
 from paddle_mnist.core.checkpoints import BEST_PARAMS, load_state, save_state
 from paddle_mnist.cli import main
-from paddle_mnist.runners.compare import compare
 from paddle_mnist.core.data import build_synthetic_json, load_dataset
 from paddle_mnist.core.loss import build_loss
 from paddle_mnist.core.model import build_model
@@ -71,7 +71,7 @@ def softmax_regression_hv(x, p, V):
 
 def test_linear_top_eigenvalue_matches_power_iteration_and_is_a_minimum(real15k, tmp_path):
     run_dir = train_run(tmp_path / "linear", "linear", epochs=2, data=real15k, optimizer="sgd", lr=0.1)
-    result = curvature.hessian(run_dir, images=200, top=2, bottom=2, probes=10, progress=False)
+    result = hessian(run_dir, images=200, top=2, bottom=2, probes=10, progress=False)
     run = load_run(run_dir, images=200)
     x = run.images.reshape(200, -1).astype(np.float64)
     W = load_state(os.path.join(run_dir, BEST_PARAMS))
@@ -221,10 +221,10 @@ def test_cnn_after_one_epoch_cli_writes_every_field(runs, capsys):
 
 def test_init_weights_are_the_runs_and_get_their_own_file(runs, tmp_path):
     run_dir = copy_run(runs["linear"], tmp_path / "run")
-    r = curvature.hessian(run_dir, weights="init", images=100, top=1, bottom=1, probes=0, progress=False)
+    r = hessian(run_dir, weights="init", images=100, top=1, bottom=1, probes=0, progress=False)
     assert r["trace"] is None and os.path.exists(os.path.join(run_dir, "hessian-init.json"))
     assert not os.path.exists(os.path.join(run_dir, "hessian.json"))
-    trained = curvature.hessian(run_dir, weights="last", images=100, top=1, bottom=1, probes=0, progress=False)
+    trained = hessian(run_dir, weights="last", images=100, top=1, bottom=1, probes=0, progress=False)
     assert trained["loss"] < r["loss"]  # training lowered the loss on these images
 
 
@@ -240,7 +240,7 @@ def test_sweep_measures_every_finished_run_and_draws_sharpness(tmp_path, capsys)
     record.update(status="diverged", divergence={"step": 3, "reason": "loss is not finite"})
     with open(diverged, "w") as f:
         json.dump(record, f)
-    result = curvature.hessian_sweep(str(sweep), images=100, top=1, bottom=1, probes=4, progress=False)
+    result = hessian_sweep(str(sweep), images=100, top=1, bottom=1, probes=4, progress=False)
     assert sorted(result["by_name"]) == ["adam-lr0.01", "adam-lr0.1", "sgd-lr0.01"]
     assert result["skipped"] == [{"run": "sgd-lr0.1", "status": "diverged"}]
     assert len({r["subset_sha256"] for r in result["rows"]}) == 1

@@ -13,7 +13,8 @@ from paddle_mnist.analysis.hessian import figure_landscape, figure_slices
 from paddle_mnist.cli import main
 from paddle_mnist.core.loss import build_loss
 from paddle_mnist.core.model import build_model
-from paddle_mnist.runners.landscape import filter_normalised_direction, landscape, parse_range
+from paddle_mnist.api import landscape
+from paddle_mnist.runners.landscape import filter_normalised_direction, parse_span
 from paddle_mnist.runners.runpoint import load_run
 from paddle_mnist.runners.train import TrainConfig, train
 
@@ -138,8 +139,8 @@ def test_a_folder_without_a_record_is_one_line(tmp_path, capsys):
     assert "no run record" in capsys.readouterr().err
 
 
-def test_parse_range_includes_both_ends():
-    assert parse_range("-1:1:41")[[0, 20, 40]].tolist() == [-1.0, 0.0, 1.0]
+def test_parse_span_includes_both_ends():
+    assert parse_span("-1:1:41")[[0, 20, 40]].tolist() == [-1.0, 0.0, 1.0]
 
 
 def test_curvature_notebook_runs_headless_and_shows_its_figures(tmp_path, monkeypatch):

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from paddle_mnist.core.errors import ConfigError
-from paddle_mnist.runners.lr_find import exponential_lrs, lr_find, smooth, smoothing_for, suggest
+from paddle_mnist.api import lr_find
+from paddle_mnist.runners.lr_find import exponential_lrs, smooth, smoothing_for, suggest
 from paddle_mnist.core.model import build_model
 
 

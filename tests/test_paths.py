@@ -15,12 +15,14 @@ from PIL import Image
 
 import paddle_mnist
 from paddle_mnist.analysis.paths import animation_steps, figure_paths, load_paths
-from paddle_mnist.analysis.style import save_figure
+from paddle_mnist.analysis.style import OPTIMIZER_STYLES, optimizer_colours, save_figure
 from paddle_mnist.cli import main
 from paddle_mnist.core.errors import DataError
 from paddle_mnist.core.files import read_json
-from paddle_mnist.core.optim import OPTIMIZERS, optimizer_colours
-from paddle_mnist.runners.paths import LR_GRID, SURFACES, hessian, paths, run_trials, verdict
+from paddle_mnist.core.optim import OPTIMIZERS
+from paddle_mnist.api import paths
+from paddle_mnist.core.surfaces import SURFACES
+from paddle_mnist.runners.paths import LR_GRID, hessian_at, run_trials, shape_verdict
 
 FOUR = ["sgd", "momentum", "adagrad", "adam"]
 
@@ -137,19 +139,19 @@ def test_exact_gradients_stop_at_the_saddle_noise_leaves_it(saddle_runs):
 
 def test_hessian_eigenvalues_and_verdicts():
     saddle = SURFACES["saddle"]
-    h = hessian(saddle, (0.0, 0.0))
+    h = hessian_at(saddle, (0.0, 0.0))
     np.testing.assert_allclose(h["eigenvalues"], [-1, 1], atol=1e-6)
     assert h["verdict"] == "saddle" and h["grad_norm"] == 0 and h["stationary"]
-    np.testing.assert_allclose(hessian(saddle, (1.0, 0.0))["eigenvalues"], [1, 2], atol=1e-6)
-    np.testing.assert_allclose(hessian(saddle, (-1.0, 0.0))["eigenvalues"], [1, 2], atol=1e-6)
+    np.testing.assert_allclose(hessian_at(saddle, (1.0, 0.0))["eigenvalues"], [1, 2], atol=1e-6)
+    np.testing.assert_allclose(hessian_at(saddle, (-1.0, 0.0))["eigenvalues"], [1, 2], atol=1e-6)
     # Rosenbrock at (1, 1): [[802, -400], [-400, 200]]; Rastrigin at 0: 2 + 40 pi^2 twice
-    rosen = hessian(SURFACES["rosenbrock"], (1.0, 1.0))
+    rosen = hessian_at(SURFACES["rosenbrock"], (1.0, 1.0))
     np.testing.assert_allclose(rosen["hessian"], [[802, -400], [-400, 200]], atol=1e-9)
     np.testing.assert_allclose(rosen["eigenvalues"], np.linalg.eigvalsh([[802, -400], [-400, 200]]), rtol=1e-12)
-    rastrigin = hessian(SURFACES["rastrigin"], (0.0, 0.0))
+    rastrigin = hessian_at(SURFACES["rastrigin"], (0.0, 0.0))
     np.testing.assert_allclose(rastrigin["eigenvalues"], [2 + 40 * math.pi ** 2] * 2)
-    assert hessian(saddle, (0.0, 2.0))["verdict"] == "saddle" and not hessian(saddle, (0.0, 2.0))["stationary"]
-    assert [verdict(e) for e in ([0.0, 3.0], [1e-9, 5.0], [-2.0, -1.0], [0.5, 0.1])] == \
+    assert hessian_at(saddle, (0.0, 2.0))["verdict"] == "saddle" and not hessian_at(saddle, (0.0, 2.0))["stationary"]
+    assert [shape_verdict(e) for e in ([0.0, 3.0], [1e-9, 5.0], [-2.0, -1.0], [0.5, 0.1])] == \
         ["flat", "flat", "maximum", "minimum"]
 
 
@@ -172,7 +174,7 @@ def test_files_figures_gif_and_json_round_trip(saddle_runs, tmp_path):
     assert (tmp_path / "again.png").read_bytes() == (out / "paths_saddle.png").read_bytes()
     # not blank: each optimizer's own colour is drawn
     for name, colour in optimizer_colours(FOUR).items():
-        assert colour == OPTIMIZERS[name].colour
+        assert colour == OPTIMIZER_STYLES[name][0]
         assert colour_pixels(out / "paths_saddle.png", colour) > 200, name
     with Image.open(out / "paths_saddle.gif") as gif:
         assert gif.n_frames == len(animation_steps(100)) == 35  # one frame every 3 steps, and the last

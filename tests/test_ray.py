@@ -24,7 +24,7 @@ psutil = pytest.importorskip("psutil")  # a dependency of Ray
 
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from paddle_mnist.runners.compare import compare  # noqa: E402
+from paddle_mnist.api import compare  # noqa: E402
 
 # 4 runs of 2 epochs of 10 steps on the synthetic digits
 SWEEP = dict(optimizers=["sgd", "adam"], lrs=[0.05, 0.01], epochs=2, batch_size=100, data="synthetic",

@@ -1,4 +1,4 @@
-"""Figures of optimizer paths on a 2-D surface, drawn from paths.json alone (see paddle_mnist.runners.paths).
+"""Figures of optimizer paths on a 2-D surface, drawn from paths.json alone (``schemas.paths``).
 
 Left, a contour map with one path per optimizer (each in the colour it has in every other figure),
 the start, the end points, the minima and saddles; right, f(x_t) - f* against the step on a log
@@ -10,6 +10,7 @@ import logging
 import math
 import os
 
+import matplotlib
 import numpy as np
 from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -17,10 +18,11 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from paddle_mnist.analysis.style import DIVERGED, diverged_handle, new_figure, optimizer_colours
-from paddle_mnist.core.errors import DataError
-from paddle_mnist.core.files import atomic_path, read_json
-from paddle_mnist.runners.paths import SCHEMA, SURFACES, evaluate
+from paddle_mnist.analysis.lang import check_lang, font_rc, localized, translator
+from paddle_mnist.analysis.style import DIVERGED, diverged_handle, new_figure, optimizer_colours, optimizer_markers
+from paddle_mnist.core.files import atomic_path
+from paddle_mnist.core.surfaces import SURFACES, surface_values
+from paddle_mnist.schemas.paths import load_paths  # noqa: F401  (read a paths file, then draw it)
 
 GRID = 240          # contour resolution per axis
 FLOOR = 1e-12       # f - f* below this is drawn at this (log axis)
@@ -30,24 +32,12 @@ MINIMUM = dict(marker="*", color="gold", markeredgecolor="black", markersize=15,
 SADDLE = dict(marker="P", color="white", markeredgecolor="black", markersize=11, linestyle="none", zorder=6)
 
 
-def load_paths(path):
-    """A paths.json file, checked enough to draw (DataError naming the file otherwise)."""
-    try:
-        run = read_json(path)
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: cannot read paths JSON ({e})") from None
-    if not isinstance(run, dict) or run.get("schema") != SCHEMA or run.get("surface") not in SURFACES:
-        raise DataError(f"{path}: not a paths file of this version "
-                        f"(expected schema {SCHEMA!r} and a known surface)")
-    return run
-
-
 def _contour(ax, run):
     """Filled, lightly shaded contours of f - f*; log-spaced levels where the range is large."""
     x0, x1, y0, y1 = run["box"]
     xs, ys = np.linspace(x0, x1, GRID), np.linspace(y0, y1, GRID)
     gx, gy = np.meshgrid(xs, ys)
-    gap = evaluate(SURFACES[run["surface"]], np.stack([gx, gy], axis=-1)) - run["f_star"]
+    gap = surface_values(SURFACES[run["surface"]], np.stack([gx, gy], axis=-1)) - run["f_star"]
     gap = np.maximum(gap, 0.0)
     if gap.max() > LOG_RATIO * np.median(gap):
         low = max(np.percentile(gap, 0.5), gap.max() * 1e-7, FLOOR)
@@ -61,16 +51,16 @@ def _contour(ax, run):
     ax.set(xlim=(x0, x1), ylim=(y0, y1), xlabel="x", ylabel="y", aspect="equal")
 
 
-def _label(entry):
+def _label(entry, tr):
     """'adam, lr 0.886: minimum'; '(still moving)' when the end point is not a stationary point."""
     end = entry["end"]
     if entry["diverged"]:
-        return f"{entry['name']}, lr {entry['lr']:.3g}: left the box"
-    moving = "" if end["stationary"] else " (still moving)"
-    return f"{entry['name']}, lr {entry['lr']:.3g}: {end['verdict']}{moving}"
+        return f"{entry['name']}, lr {entry['lr']:.3g}: {tr('left_box')}"
+    moving = "" if end["stationary"] else tr("still_moving")
+    return f"{entry['name']}, lr {entry['lr']:.3g}: {tr('verdict_' + end['verdict'])}{moving}"
 
 
-def _critical_points(ax, run):
+def _critical_points(ax, run, tr):
     """Minima (stars) and saddles (crosses), each saddle with its own Hessian eigenvalues."""
     for c in run["critical_points"]:
         x, y = c["point"]
@@ -79,88 +69,95 @@ def _critical_points(ax, run):
         else:
             ax.plot([x], [y], **SADDLE)
             eig = ", ".join(f"{v:.3g}" for v in c["eigenvalues"])
-            ax.annotate(f"saddle\nλ = {eig}", (x, y), xytext=(8, -22), textcoords="offset points", fontsize=8,
+            ax.annotate(f"{tr('verdict_saddle')}\nλ = {eig}", (x, y), xytext=(8, -22), textcoords="offset points", fontsize=8,
                         bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="0.6", alpha=0.85))
 
 
-def _key_handles(run, any_diverged):
-    handles = [Line2D([], [], label="start", **START), Line2D([], [], label="minimum", **MINIMUM)]
+def _key_handles(run, any_diverged, tr):
+    handles = [Line2D([], [], label=tr("start"), **START), Line2D([], [], label=tr("verdict_minimum"), **MINIMUM)]
     if run["saddles"]:
-        handles.append(Line2D([], [], label="saddle", **SADDLE))
+        handles.append(Line2D([], [], label=tr("verdict_saddle"), **SADDLE))
     if any_diverged:
-        handles.append(diverged_handle("left the box (diverged)"))
+        handles.append(diverged_handle(tr("left_box_diverged")))
     return handles
 
 
-def _caption(run):
+def _caption(run, tr):
+    """How each optimizer's lr was chosen (the rule, said on the figure), and what the picture is not."""
     if run["lr_rule"] == "auto":
         grid = run["lr_grid"]
-        text = (f"lr: each optimizer keeps its best of the same {len(grid)} lrs ({grid[0]:g} … {grid[-1]:g}, "
-                f"log grid) by f after {run['steps']} steps; paths that left the box were rejected.")
+        rule = "rule_" + (run.get("lr_score") or "final")  # files before lr_score: the final-f rule
+        text = tr("caption_auto", n=len(grid), lo=grid[0], hi=grid[-1], rule=tr(rule, steps=run["steps"]))
     else:
-        text = f"lr: {run['optimizers'][0]['lr']:g} for every optimizer."
-    return text + "\nA toy surface: it shows why optimizers differ, it is not a verdict on MNIST."
+        text = tr("caption_given", lr=run["optimizers"][0]["lr"])
+    return text + "\n" + tr("caption_toy")
 
 
-def _title(run):
+def _title(run, tr):
     x, y = run["start"]
-    noise = f", gradient noise σ = {run['noise']:g} (seed {run['seed']})" if run["noise"] else ", exact gradients"
-    return f"{run['surface']}: {run['formula']}\nfrom ({x:g}, {y:g}), {run['steps']} steps{noise}"
+    noise = tr("noise", sigma=run["noise"], seed=run["seed"]) if run["noise"] else tr("exact_gradients")
+    return f"{run['surface']}: {run['formula']}\n" + tr("paths_from", x=x, y=y, steps=run["steps"]) + noise
 
 
-def _draw_paths(ax, run, colours):
+def _draw_paths(ax, run, colours, tr):
+    """Each path in its optimizer's colour with its marker every few steps; its end a larger marker."""
     every = max(1, run["steps"] // 25)
-    for entry in run["optimizers"]:
+    markers = optimizer_markers(colours)
+    for i, entry in enumerate(run["optimizers"]):
         pts = np.array(entry["points"])
-        colour = colours[entry["name"]]
-        ax.plot(pts[:, 0], pts[:, 1], "-o", color=colour, lw=1.6, markersize=3, markevery=every,
-                label=_label(entry), zorder=3)
+        colour, marker = colours[entry["name"]], markers[entry["name"]]
+        ax.plot(pts[:, 0], pts[:, 1], "-", marker=marker, color=colour, lw=1.6, markersize=4,
+                markevery=(i * every // max(1, len(run["optimizers"])), every), label=_label(entry, tr), zorder=3)
         if entry["diverged"]:
             ax.plot(pts[-1:, 0], pts[-1:, 1], **DIVERGED, zorder=7)
         else:
-            ax.plot(pts[-1:, 0], pts[-1:, 1], "s", color=colour, markeredgecolor="black", markersize=7, zorder=4)
+            ax.plot(pts[-1:, 0], pts[-1:, 1], marker, color=colour, markeredgecolor="black", markersize=9, zorder=4)
     ax.plot([run["start"][0]], [run["start"][1]], **START)
 
 
-def _gap_panel(ax, run, colours):
+def _gap_panel(ax, run, colours, tr):
     """f(x_t) - f* per step, log scale; the 1e-3 line is what "reached" means in paths.json."""
     clipped = False
     for entry in run["optimizers"]:
         gap = np.array(entry["f"]) - run["f_star"]
         clipped |= bool((gap < FLOOR).any())
         steps = np.arange(len(gap))
-        ax.plot(steps, np.maximum(gap, FLOOR), color=colours[entry["name"]], lw=1.6, label=_label(entry))
+        ax.plot(steps, np.maximum(gap, FLOOR), color=colours[entry["name"]], lw=1.6, label=_label(entry, tr),
+                marker=optimizer_markers(colours)[entry["name"]], markersize=4, markevery=max(1, run["steps"] // 10))
         if entry["diverged"]:
             ax.plot(steps[-1:], np.maximum(gap[-1:], FLOOR), **DIVERGED)
     ax.axhline(run["reached_threshold"], color="0.4", ls=":", lw=1)
     ax.annotate(f"{run['reached_threshold']:g}", (0, run["reached_threshold"]), xycoords=("axes fraction", "data"),
                 xytext=(2, 2), textcoords="offset points", fontsize=8, color="0.35")
     ax.set_yscale("log")
-    ax.set(xlabel="step", ylabel="f(x_t) − f*" + (f"  (below {FLOOR:g}: drawn at {FLOOR:g})" if clipped else ""),
+    ax.set(xlabel=tr("step"), ylabel="f(x_t) − f*" + (tr("floor", floor=FLOOR) if clipped else ""),
            xlim=(0, run["steps"]))
     ax.grid(True, which="major", alpha=0.3)
 
 
-def figure_paths(run, show=False):
-    """The contour map with every path, and f - f* against the step, for one surface's run."""
+@localized
+def figure_paths(run, show=False, lang=None):
+    """The contour map with every path, and f - f* against the step, for one surface's run; the
+    legend right of both panels (over neither), the lr rule in the caption."""
+    tr = translator(lang)
     colours = optimizer_colours([e["name"] for e in run["optimizers"]])
     x0, x1, y0, y1 = run["box"]
     aspect = (x1 - x0) / (y1 - y0)  # the map keeps x and y to one scale: the ravine is wide
     width = min(6.5, 4.4 * aspect)
-    height = width / aspect
-    fig = new_figure((max(11.0, width + 5.6), height + 1.7), show)
-    left, right = fig.subplots(1, 2, width_ratios=[width, 5.0])
+    height = max(width / aspect, 3.6)
+    fig = new_figure((max(13.5, width + 8.6), height + 1.9), show)
+    left, right = fig.subplots(1, 2, width_ratios=[width, 4.6])
     _contour(left, run)
-    _draw_paths(left, run, colours)
-    _critical_points(left, run)
-    _gap_panel(right, run, colours)
+    _draw_paths(left, run, colours, tr)
+    _critical_points(left, run, tr)
+    _gap_panel(right, run, colours, tr)
     any_diverged = any(e["diverged"] for e in run["optimizers"])
     handles, labels = right.get_legend_handles_labels()
-    extra = _key_handles(run, any_diverged)
-    right.legend(handles + extra, labels + [h.get_label() for h in extra], fontsize=8, loc="best",
-                 framealpha=0.9)
-    fig.suptitle(_title(run), fontsize=11)
-    fig.supxlabel(_caption(run), fontsize=8, color="0.3")
+    extra = _key_handles(run, any_diverged, tr)
+    fig.legend(handles + extra, labels + [h.get_label() for h in extra], fontsize=8, loc="outside right upper",
+               frameon=False)
+    fig.suptitle(_title(run, tr), fontsize=11)
+    fig.supxlabel(_caption(run, tr), fontsize=8, color="0.3")
     return fig
 
 
@@ -171,30 +168,33 @@ def animation_steps(steps, max_frames=40):
     return shown if shown[-1] == steps else shown + [steps]
 
 
-def _background(run, colours, figsize, dpi):
+def _background(run, colours, figsize, dpi, tr):
     """The still part of the animation (contours, marks, legend, title) as an RGBA picture, and
     where its axes landed: (picture, axes position in figure fractions, axes limits)."""
     fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
     canvas = FigureCanvasAgg(fig)
     ax = fig.subplots()
     _contour(ax, run)
-    _critical_points(ax, run)
+    _critical_points(ax, run, tr)
     ax.plot([run["start"][0]], [run["start"][1]], **START)
-    handles = [Line2D([], [], color=colours[e["name"]], lw=1.6, label=_label(e)) for e in run["optimizers"]]
+    handles = [Line2D([], [], color=colours[e["name"]], lw=1.6, label=_label(e, tr)) for e in run["optimizers"]]
     ax.legend(handles=handles, fontsize=7, loc="upper right", framealpha=0.85)
-    fig.suptitle(_title(run), fontsize=9)
+    fig.suptitle(_title(run, tr), fontsize=9)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba()).copy(), ax.get_position(original=False), (ax.get_xlim(), ax.get_ylim())
 
 
-def save_animation(run, path, max_frames=40, fps=8, dpi=72, figsize=(6.4, 5.2)):
+def save_animation(run, path, max_frames=40, fps=8, dpi=72, figsize=(6.4, 5.2), lang=None):
     """A GIF of the paths growing on the contour map; returns its path (written atomically).
 
     The contour map is drawn once, as a picture; each frame draws only the paths over it (redrawing
     the contours 40 times takes ten times as long and gives the same pixels).
     """
+    lang = check_lang(lang, option="lang")
+    tr = translator(lang)
     colours = optimizer_colours([e["name"] for e in run["optimizers"]])
-    picture, position, (xlim, ylim) = _background(run, colours, figsize, dpi)
+    with matplotlib.rc_context(font_rc(lang)):
+        picture, position, (xlim, ylim) = _background(run, colours, figsize, dpi, tr)
     fig = Figure(figsize=figsize, dpi=dpi)
     fig.figimage(picture, 0, 0, origin="upper", zorder=-1)  # under the axes of the paths
     ax = fig.add_axes(position)
@@ -214,7 +214,7 @@ def save_animation(run, path, max_frames=40, fps=8, dpi=72, figsize=(6.4, 5.2)):
             shown = pts[: t + 1]
             line.set_data(shown[:, 0], shown[:, 1])
             end.set_data(shown[-1:, 0], shown[-1:, 1])
-        clock.set_text(f"step {t}")  # also keeps every frame distinct (GIF writers merge equal ones)
+        clock.set_text(f"{tr('step')} {t}")  # also keeps every frame distinct (GIF writers merge equal ones)
         return lines + ends + [clock]
 
     anim = FuncAnimation(fig, draw, frames=animation_steps(run["steps"], max_frames), blit=False)

@@ -7,6 +7,8 @@ Reading a folder ``DIR`` (its ``**/record.json``), it writes into DIR (or ``out`
 - ``lr_sensitivity``: final validation accuracy and loss against the learning rate
 - ``epochs``: train/valid loss and accuracy per epoch (the four panels of DeepOBS)
 - ``seeds``: mean ± 1 std over seeds (only when runs were repeated with several seeds)
+- ``sharpness``: λmax over the steps against its stability line, and the loss (runs trained with
+  ``--sharpness-every N``)
 - ``summary.md`` and ``summary.csv``: the best learning rate per optimizer, then every run (with λmax
   and the verdict when DIR holds a hessian sweep table, ``hessian.json``)
 
@@ -16,20 +18,24 @@ A figure with nothing to show is skipped with a reason (and an older file of it 
 import os
 import warnings
 
-from paddle_mnist.analysis.hessian import SWEEP_FILE, sweep_curvature
+from paddle_mnist.analysis.hessian import sweep_curvature
 from paddle_mnist.analysis.curves import (auto_window, figure_loss_by_lr, figure_loss_by_optimizer,
                                           figure_seeds)
+from paddle_mnist.analysis.lang import check_lang
 from paddle_mnist.analysis.runs import FairnessWarning, as_runs, step_losses
 from paddle_mnist.analysis.sensitivity import figure_epochs, figure_lr_sensitivity
+from paddle_mnist.analysis.sharpness import figure_sharpness, has_sharpness
 from paddle_mnist.analysis.style import FORMATS, parse_formats, save_figure, show_figures, write_text
 from paddle_mnist.analysis.summary import summary_csv, summary_markdown, summary_rows
 from paddle_mnist.core.errors import ConfigError
+from paddle_mnist.schemas.hessian import SWEEP_FILE
 
 NO_STEPS = "no run has a recorded step loss"
 WARNING = "warning: "  # how report_lines marks a fairness warning
 
 
-def plot(directory_or_records, *, out=None, formats=("png",), smooth=None, show=False, curvature=None):
+def plot(directory_or_records, *, out=None, formats=("png",), smooth=None, show=False, curvature=None,
+         lang=None):
     """Draw the comparison figures and the summary from run records.
 
     `directory_or_records`: a directory (its record.json files, at any depth; figures go there unless
@@ -38,11 +44,13 @@ def plot(directory_or_records, *, out=None, formats=("png",), smooth=None, show=
     the run; 1: none). `show`: also display the figures (pyplot; in a notebook they appear inline).
     `curvature`: a hessian sweep table (``paddle-mnist hessian DIR`` writes DIR/hessian.json) whose
     λmax and verdict join the summary; by default DIR/hessian.json when reading a directory.
+    `lang`: "en" or "zh", the language of the figures' words (None: $PADDLE_MNIST_LANG, else English).
 
     Returns ``{"figures": {name: Figure}, "files": [paths], "summary": rows, "skipped": {name: why},
     "warnings": [lines]}``.
     """
     formats = parse_formats(formats)
+    lang = check_lang(lang, option="lang")
     if smooth is not None and (not isinstance(smooth, int) or isinstance(smooth, bool) or smooth < 0):
         raise ConfigError(f"--smooth must be a whole number of steps >= 0 (0 or 1: no smoothing), "
                           f"not {smooth!r}")
@@ -52,7 +60,7 @@ def plot(directory_or_records, *, out=None, formats=("png",), smooth=None, show=
     for line in runs.warnings:
         warnings.warn(line, FairnessWarning, stacklevel=2)
     window = auto_window(runs) if smooth is None else max(1, smooth)
-    figures, skipped = _figures(runs, window, show)
+    figures, skipped = _figures(runs, window, show, lang)
     if curvature is None and isinstance(directory_or_records, (str, os.PathLike)):
         curvature = os.path.join(directory_or_records, SWEEP_FILE)
     rows = summary_rows(runs, sweep_curvature(curvature, runs.records) if curvature else None)
@@ -63,33 +71,37 @@ def plot(directory_or_records, *, out=None, formats=("png",), smooth=None, show=
             "warnings": list(runs.warnings)}
 
 
-def _figures(runs, window, show):
+def _figures(runs, window, show, lang):
     """The figures the runs can fill, and for each other one why it was skipped."""
     figures, skipped = {}, {}
     has_steps = any(step_losses(r).size for r in runs.records)
     lrs = {g.lr for g in runs.groups}
     shared_lr = any(sum(g.lr == lr for g in runs.groups) > 1 for lr in lrs)
     if has_steps:
-        figures["loss_by_optimizer"] = figure_loss_by_optimizer(runs, window, show)
+        figures["loss_by_optimizer"] = figure_loss_by_optimizer(runs, window, show, lang=lang)
     else:
         skipped["loss_by_optimizer"] = NO_STEPS
     if has_steps and shared_lr:
-        figures["loss_by_lr"] = figure_loss_by_lr(runs, window, show)
+        figures["loss_by_lr"] = figure_loss_by_lr(runs, window, show, lang=lang)
     else:
         skipped["loss_by_lr"] = ("no two runs share a learning rate (loss_by_optimizer shows every line)"
                                  if has_steps else NO_STEPS)
     if len(lrs) > 1:
-        figures["lr_sensitivity"] = figure_lr_sensitivity(runs, show)
+        figures["lr_sensitivity"] = figure_lr_sensitivity(runs, show, lang=lang)
     else:
         skipped["lr_sensitivity"] = f"only one learning rate ({min(lrs):g}): nothing to compare across"
     if any(r.get("epochs") for r in runs.records):
-        figures["epochs"] = figure_epochs(runs, show)
+        figures["epochs"] = figure_epochs(runs, show, lang=lang)
     else:
         skipped["epochs"] = "no run finished an epoch"
     if has_steps and any(len(g.runs) > 1 for g in runs.groups):
-        figures["seeds"] = figure_seeds(runs, window, show)
+        figures["seeds"] = figure_seeds(runs, window, show, lang=lang)
     else:
         skipped["seeds"] = "each configuration was run with a single seed"
+    if any(has_sharpness(r) for r in runs.records):
+        figures["sharpness"] = figure_sharpness(runs.records, show)
+    else:
+        skipped["sharpness"] = "no run measured its sharpness (train --sharpness-every N)"
     return figures, skipped
 
 

@@ -13,18 +13,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from paddle_mnist.analysis.lang import phrase
-from paddle_mnist.core.config import NOT_RESULT_FIELDS, RESULT_FIELDS, SHORT
 from paddle_mnist.core.errors import DataError
-from paddle_mnist.core.optim import OPTIMIZERS
-from paddle_mnist.schemas.run import find_records
+from paddle_mnist.schemas.run import NOT_RESULT_FIELDS, OPTIMIZER_NAMES, RESULT_FIELDS, SHORT, find_records
 
-# From the fields' declarations (paddle_mnist/core/config.py): fields that do not change what a run
+# From the fields' declarations (core/config.py, as schemas/run.py repeats them without Paddle): fields that do not change what a run
 # computes (where it wrote, on which device, ...) are never an axis, nor is the seed, which is
 # averaged over rather than drawn as its own line; the others appear in labels in declaration order.
 NOT_AN_AXIS = set(NOT_RESULT_FIELDS) | {"seed"}
 AXIS_ORDER = [f for f in RESULT_FIELDS if f not in ("optimizer", "lr", "seed")]
 
-OPTIMIZER_ORDER = list(OPTIMIZERS)  # groups are listed in the optimizer table's order
+OPTIMIZER_ORDER = list(OPTIMIZER_NAMES)  # groups are listed in the optimizer table's order
 
 
 class FairnessWarning(UserWarning):

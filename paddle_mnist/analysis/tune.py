@@ -1,20 +1,7 @@
 """Figures and table of a tuning run (``paddle-mnist tune``), read from OUT/tune.json; nothing trains.
 
-Layout of ``tune.json`` (schema ``paddle_mnist.tune/1``; accuracies are fractions, ``run`` paths are
-relative to the tune folder)::
-
-    settings    optimizers, budget, lr_ranges {NAME: [lo, hi]}, epochs, seed (of the trials),
-                final_seeds [seeds of the reruns], data, data_sha256, executor, shared (other fields)
-    optimizers  {NAME: {"trials": [{"lr", "status", "valid_acc", "run"}, ...],
-                        "expected_best": [{"k", "mean", "std"}, ...],
-                        "chosen_lr": lr,
-                        "final": [{"seed", "eval_acc", "run"}, ...]}}
-    table       [{"optimizer", "chosen_lr", "runs", "mean", "std", "diverged",
-                  "course": null or {"lr": 0.01, "runs", "mean", "std", "seeds", "diverged"}}, ...]
-
-A trial's ``valid_acc`` is its final-epoch validation accuracy; a diverged run (status "diverged")
-counts as chance, 10 %. The expected-best figure needs only this file; the lr-sensitivity figure
-also reads the trial records it names.
+The file's layout is in ``paddle_mnist.schemas.tune``. The expected-best figure needs only this
+file; the lr-sensitivity figure also reads the trial records it names.
 """
 
 import os
@@ -24,32 +11,16 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator
 
 from paddle_mnist.analysis.sensitivity import figure_lr_sensitivity
-from paddle_mnist.analysis.style import new_figure, optimizer_colours, parse_formats, save_figure, write_text
+from paddle_mnist.analysis.lang import check_lang, localized, phrase, translator
+from paddle_mnist.analysis.style import (new_figure, optimizer_colours, optimizer_styles, parse_formats, save_figure,
+                                         write_text)
 from paddle_mnist.core.errors import DataError
-from paddle_mnist.core.files import read_schema_json
 from paddle_mnist.schemas.run import load_record
+from paddle_mnist.schemas.tune import CHANCE, COURSE_LR, is_tune_folder, load_tune  # noqa: F401  (read, then draw)
 
-TUNE_SCHEMA = "paddle_mnist.tune/1"
-TUNE_FILE = "tune.json"
 TABLE_FILE = "tune.md"
-CHANCE = 0.1      # what a diverged run counts as: ten classes
-COURSE_LR = 0.01  # the one learning rate the course tried
-CHOSEN = dict(marker="*", markersize=17, markeredgecolor="black", markeredgewidth=0.8, linestyle="none",
+CHOSEN = dict(marker="*", markersize=14, markeredgecolor="black", markeredgewidth=0.8, linestyle="none",
               zorder=6)
-
-
-def is_tune_folder(directory):
-    """True for a folder `paddle-mnist tune` wrote (it holds tune.json)."""
-    return os.path.isfile(os.path.join(directory, TUNE_FILE))
-
-
-def load_tune(directory):
-    """The content of DIRECTORY/tune.json; a missing or foreign file is a DataError naming it."""
-    path = os.path.join(directory, TUNE_FILE)
-    result = read_schema_json(path, TUNE_SCHEMA, "tune file")
-    if not isinstance(result.get("optimizers"), dict) or not isinstance(result.get("settings"), dict):
-        raise DataError(f"{path}: not a tune file (no optimizers and settings)")
-    return result
 
 
 def plural(n, word):
@@ -66,87 +37,98 @@ def _mean_std_text(mean, std, runs):
     return _pct(mean) if runs == 1 else f"{100 * mean:.2f} ± {100 * std:.2f} %"
 
 
-def range_text(settings):
+def range_text(settings, lang="en"):
     ranges = {tuple(r) for r in settings["lr_ranges"].values()}
     if len(ranges) == 1:
         lo, hi = ranges.pop()
-        return f"log-uniform in {lo:g}:{hi:g}"
-    return "log-uniform, per-optimizer ranges"
+        return phrase("log_uniform_in", lang, lo=lo, hi=hi)
+    return phrase("log_uniform_each", lang)
 
 
 def _diverged(entry):
     return sum(t["status"] == "diverged" for t in entry["trials"])
 
 
-def figure_expected_best(result, show=False):
-    """Left: expected best valid accuracy after k trials (± 1 std band). Right: the seed reruns."""
+@localized
+def figure_expected_best(result, show=False, lang=None):
+    """Left: expected best valid accuracy after k trials (± 1 std band). Right: the seed reruns.
+    The legend sits below the panels, never over a curve."""
+    tr = translator(lang)
     opts, settings = result["optimizers"], result["settings"]
+    looks = optimizer_styles(opts)
     colours = optimizer_colours(opts)
-    fig = new_figure((11.5, 4.9), show)
+    fig = new_figure((11.5, 5.2 + 0.22 * ((len(opts) + 1) // 2)), show)
     ax, ax_final = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.3, 1]})
     budget = max(len(e["trials"]) for e in opts.values())
-    fig.suptitle(f"Fair by budget: {budget} learning rates per optimizer, {range_text(settings)}; "
-                 f"{plural(settings['epochs'], 'epoch')} each", fontsize=12)
+    fig.suptitle(tr("tune_title", budget=budget, ranges=range_text(settings, lang),
+                    epochs=settings["epochs"]), fontsize=12)
     for name, entry in opts.items():
         ks = np.array([c["k"] for c in entry["expected_best"]])
         mean = 100 * np.array([c["mean"] for c in entry["expected_best"]])
         std = 100 * np.array([c["std"] for c in entry["expected_best"]])
-        label = f"{name} (chosen lr {entry['chosen_lr']:g}; {_diverged(entry)}/{len(ks)} diverged)"
-        ax.plot(ks, mean, color=colours[name], marker="o", markersize=4, linewidth=2, label=label)
+        label = tr("tune_label", name=name, lr=entry["chosen_lr"], bad=_diverged(entry), n=len(ks))
+        ax.plot(ks, mean, color=looks[name][0], marker=looks[name][1], markersize=5, linewidth=2, label=label)
         ax.fill_between(ks, np.clip(mean - std, 0, 100), np.clip(mean + std, 0, 100),
                         color=colours[name], alpha=0.1, linewidth=0)
-    ax.set_xlabel("Tuning budget k (runs per optimizer, lrs drawn at random)")
-    ax.set_ylabel("Expected best validation accuracy (%)")
-    ax.set_title("Expected best after k trials (band: ±1 std over which k you draw)", fontsize=11)
+    ax.set_xlabel(tr("tune_k"))
+    ax.set_ylabel(tr("tune_expected"))
+    ax.set_title(tr("tune_expected_title"), fontsize=11)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.margins(y=0.08)  # a point at 100 % or on the lowest value stays inside the frame
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8.5, loc="lower right")
-    _final_panel(ax_final, result, colours)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower left", ncol=2, fontsize=8.5, frameon=False)
+    _final_panel(ax_final, result, looks, tr)
     return fig
 
 
-def _final_panel(ax, result, colours):
+def _final_panel(ax, result, looks, tr):
     """Eval accuracy at each optimizer's tuned lr over the rerun seeds, beside lr 0.01 when it was run."""
     rows = result.get("table") or []
     seeds = len(result["settings"].get("final_seeds") or [])
     course = False
     for i, row in enumerate(rows):
-        colour = colours[row["optimizer"]]
+        colour, marker = looks[row["optimizer"]]
         for f in result["optimizers"][row["optimizer"]]["final"]:
             ax.plot(i - 0.12, 100 * f["eval_acc"], ".", color=colour, alpha=0.6, markersize=6)
         if row["mean"] is not None:
-            ax.errorbar(i - 0.12, 100 * row["mean"], yerr=100 * row["std"], fmt="o", color=colour,
+            ax.errorbar(i - 0.12, 100 * row["mean"], yerr=100 * row["std"], fmt=marker, color=colour,
                         markersize=8, capsize=4, linewidth=1.8)
         if row.get("course"):
             course = True
             c = row["course"]
-            ax.errorbar(i + 0.18, 100 * c["mean"], yerr=100 * c["std"], fmt="o", color=colour,
+            ax.errorbar(i + 0.18, 100 * c["mean"], yerr=100 * c["std"], fmt=marker, color=colour,
                         markerfacecolor="white", markersize=7, capsize=3, linewidth=1.2)
     ax.set_xticks(range(len(rows)), [r["optimizer"] for r in rows], rotation=30)
     ax.set_xlim(-0.6, len(rows) - 0.4)
-    ax.set_ylabel("Eval accuracy (%)")
-    ax.set_title(f"Chosen lr, rerun with {plural(seeds, 'new seed')}", fontsize=11)
+    ax.margins(y=0.1)
+    ax.set_ylabel(tr("eval_acc"))
+    ax.set_title(tr("tune_rerun", seeds=seeds), fontsize=11)
     ax.grid(True, axis="y", alpha=0.3)
-    handles = [Line2D([], [], marker="o", color="0.3", label="tuned lr: mean ± std")]
+    handles = [Line2D([], [], marker="o", color="0.3", label=tr("tuned_mean_std"))]
     if course:
         handles.append(Line2D([], [], marker="o", color="0.3", markerfacecolor="white", label=f"lr {COURSE_LR:g}"))
-    ax.legend(handles=handles, fontsize=8, loc="lower right")
+    ax.figure.legend(handles=handles, fontsize=8, loc="outside lower right", frameon=False)
 
 
-def figure_tune_sensitivity(result, records, show=False):
-    """The project's lr-sensitivity figure for all trials, each optimizer's chosen lr starred."""
-    fig = figure_lr_sensitivity(records, show)
+@localized
+def figure_tune_sensitivity(result, records, show=False, lang=None):
+    """The project's lr-sensitivity figure for all trials, each optimizer's chosen lr starred (on its
+    line, shifted sideways as the line is; the star explained in the legend below the panels)."""
+    star = Line2D([], [], color="0.6", label=translator(lang)("chosen_lr"), **CHOSEN)
+    fig = figure_lr_sensitivity(records, show, lang=lang, extra_handles=[star])
     colours = optimizer_colours(result["optimizers"])
     ax = fig.axes[0]  # the accuracy panel
     for panel in fig.axes[:2]:  # random lrs crowd each other as tick labels: decades instead
         panel.xaxis.set_major_locator(LogLocator())
         panel.xaxis.set_major_formatter(LogFormatterSciNotation())
+    lines = {line.get_label(): line for line in ax.lines}
     for name, entry in result["optimizers"].items():
         chosen = next(t for t in entry["trials"] if t["lr"] == entry["chosen_lr"])
-        if chosen["status"] != "diverged":
-            ax.plot([chosen["lr"]], [100 * chosen["valid_acc"]], color=colours[name], gid="chosen", **CHOSEN)
-    star = Line2D([], [], color="0.6", label="chosen lr (best final valid acc)", **CHOSEN)
-    ax.legend(handles=[star], fontsize=8, loc="best")
+        if chosen["status"] != "diverged" and name in lines:
+            first = min(t["lr"] for t in entry["trials"] if t["status"] != "diverged")
+            shift = lines[name].get_xdata()[0] / first  # the line's sideways shift (style.dodge)
+            ax.plot([chosen["lr"] * shift], [100 * chosen["valid_acc"]], color=colours[name], gid="chosen",
+                    **CHOSEN)
     return fig
 
 
@@ -174,19 +156,20 @@ def table_markdown(result):
     return "\n".join(lines) + "\n"
 
 
-def draw(result, directory, figures=True, show=False):
+def draw(result, directory, figures=True, show=False, lang=None):
     """{"figures": {name: Figure}, "table": markdown, "skipped_figures": {name: why}} for a tune result."""
+    lang = check_lang(lang, option="lang")
     drawn = {"figures": {}, "table": table_markdown(result), "skipped_figures": {}}
     if not figures:
         return drawn
-    drawn["figures"]["expected_best"] = figure_expected_best(result, show)
+    drawn["figures"]["expected_best"] = figure_expected_best(result, show, lang=lang)
     try:
         records = [load_record(os.path.join(directory, t["run"]))
                    for entry in result["optimizers"].values() for t in entry["trials"]]
     except DataError as e:
         drawn["skipped_figures"]["lr_sensitivity"] = f"a trial record cannot be read ({e})"
     else:
-        drawn["figures"]["lr_sensitivity"] = figure_tune_sensitivity(result, records, show)
+        drawn["figures"]["lr_sensitivity"] = figure_tune_sensitivity(result, records, show, lang=lang)
     return drawn
 
 
@@ -200,9 +183,10 @@ def save(drawn, out, formats=("png",)):
     return files + [path]
 
 
-def redraw(directory, out=None, formats=("png",), show=False):
+def redraw(directory, out=None, formats=("png",), show=False, lang=None):
     """Draw a tune folder's figures and table again from its tune.json (what `paddle-mnist plot DIR` does)."""
     formats = parse_formats(formats)
+    lang = check_lang(lang, option="lang")
     result = load_tune(directory)
-    drawn = draw(result, directory, show=show)
+    drawn = draw(result, directory, show=show, lang=lang)
     return {"tune": result, **drawn, "files": save(drawn, out or directory, formats)}

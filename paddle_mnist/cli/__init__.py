@@ -7,7 +7,9 @@ results and statuses, and this layer turns them into output and exit codes (see 
 
 import argparse
 import importlib
-import sys
+
+from paddle_mnist import __version__
+from paddle_mnist.cli.common import run_command
 
 # sub-command modules, in the order `--help` lists them
 COMMAND_MODULES = [
@@ -28,8 +30,6 @@ COMMAND_MODULES = [
 
 
 def build_parser():
-    from paddle_mnist import __version__
-
     parser = argparse.ArgumentParser(
         prog="paddle-mnist",
         description="Train the course's MNIST models and see what optimizers and learning rates do.",
@@ -50,11 +50,6 @@ def build_parser():
 
 
 def main(argv=None):
-    try:
-        from paddle_mnist.cli.common import run_command
-    except ImportError as e:  # paddle missing: one line, no traceback
-        print(f"paddle-mnist: error: {e}", file=sys.stderr)
-        return 1
     parser = build_parser()
     args = parser.parse_args(argv)
     args.flags = flags_of(parser, args.command)
@@ -65,8 +60,11 @@ def flags_of(parser, command):
     """{argument name: flag} of one sub-command ({"seed": "--seed", "batch_size": "--batch-size"}):
     how a library error naming an argument is shown to the user (cli/common.as_flags)."""
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    found = {}
-    for action in sub.choices[command]._actions:
-        if action.option_strings:
-            found[action.dest] = max(action.option_strings, key=len)
+    found, parsers = {}, [sub.choices[command]]
+    for p in parsers:  # the command's flags and those of its own sub-commands (data build, ...)
+        for action in p._actions:
+            if action.option_strings:
+                found[action.dest] = max(action.option_strings, key=len)
+            elif isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
     return found

@@ -1,18 +1,17 @@
 """`paddle-mnist compare` (and tools/compare.py): a grid of runs, locally or on Ray, then the plots."""
 
-import os
 import sys
 import warnings
 from dataclasses import asdict
 
-from paddle_mnist.analysis import FairnessWarning, plot
-from paddle_mnist.analysis.hessian import SWEEP_FILE, sweep_table
-from paddle_mnist.cli.common import (EXIT_ERROR, EXIT_OK, add_config_arguments, add_executor_arguments, config_from_args,
+from paddle_mnist.analysis import FairnessWarning
+from paddle_mnist.analysis.hessian import sweep_table
+from paddle_mnist.api import compare
+from paddle_mnist.cli.common import (EXIT_ERROR, EXIT_OK, add_config_arguments, add_executor_arguments,
+                                     add_lang_argument, config_from_args,
                                      stop_on_sigterm)
-from paddle_mnist.cli.plot import print_report
-from paddle_mnist.runners.compare import compare
+from paddle_mnist.cli.report import print_report
 from paddle_mnist.core.config import AXIS_TYPES, LIST_FLAGS
-from paddle_mnist.runners.hessian import hessian_sweep
 from paddle_mnist.core.errors import ConfigError
 
 
@@ -50,24 +49,17 @@ def run_compare(args):
     # SIGTERM (`kill`, a notebook's stop) ends the sweep like Ctrl-C: runs recorded as interrupted,
     # workers ended cleanly, exit 130; the same command resumes it.
     stop_on_sigterm()
-    formats = tuple(args.format.split(","))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FairnessWarning)  # print_report prints them as one line each
         result = compare(grid=grid or None, epochs=args.epochs, jobs=args.jobs, out=args.out, data=args.data,
-                         plot=not args.no_plot and not args.hessian, progress=not args.quiet, formats=formats,
-                         executor=args.executor, ray_address=args.ray_address, cpus_per_run=args.cpus_per_run,
-                         gpus_per_run=args.gpus_per_run, **shared)
+                         plot=not args.no_plot, hessian=args.hessian, progress=not args.quiet,
+                         formats=args.format, executor=args.executor, ray_address=args.ray_address,
+                         cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run, lang=args.lang, **shared)
     if result["skipped"]:
         print(f"{result['skipped']} finished run(s) skipped (already in {result['out']})")
-    if args.hessian:  # measured before the plots, so that the summary table carries λmax and the verdict
-        swept = hessian_sweep(result["out"], formats=formats, progress=not args.quiet)
-        print(sweep_table({"rows": swept["rows"], "skipped": swept["skipped"]}))
-        print("\n".join(f"wrote {path}" for path in swept["files"]))
-        if not args.no_plot:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FairnessWarning)
-                result["plot"] = plot(result["records"], out=result["out"], formats=formats,
-                                      curvature=os.path.join(result["out"], SWEEP_FILE))
+    if result["hessian"]:  # measured before the plots: the summary table carries λmax and the verdict
+        print(sweep_table(result["hessian"]["table"]))
+        print("\n".join(f"wrote {path}" for path in result["hessian"]["files"]))
     if result["plot"]:
         print_report(result["plot"])
     if result["failed"]:
@@ -105,5 +97,6 @@ def add_parser(subparsers):
                         "as `paddle-mnist hessian OUT` does (OUT/hessian.json, OUT/sharpness.png); the "
                         "summary table then has λmax and the verdict")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_lang_argument(p)
     add_executor_arguments(p, "sweeps")
     p.set_defaults(func=run_compare)

@@ -1,12 +1,16 @@
 """`paddle-mnist hessian` and `paddle-mnist landscape`: curvature and loss-landscape slices of a
-trained run (paddle_mnist.runners.hessian, paddle_mnist.runners.landscape) from the command line."""
+trained run (paddle_mnist.api.hessian, hessian_sweep and landscape) from the command line."""
 
 import os
 import re
 
+from paddle_mnist.analysis.hessian import sweep_table
 from paddle_mnist.analysis.style import parse_formats
-from paddle_mnist.cli.common import EXIT_OK
+from paddle_mnist.api import hessian, hessian_sweep, landscape
+from paddle_mnist.cli.common import EXIT_OK, add_lang_argument
 from paddle_mnist.core.errors import DataError
+from paddle_mnist.runners.hessian import summary_line
+from paddle_mnist.schemas.landscape import KINDS
 from paddle_mnist.schemas.run import RECORD_FILE
 
 
@@ -16,14 +20,16 @@ def add_parser(subparsers):
 
 
 def _common(p, what):
-    p.add_argument("--images", type=int, default=1000,
-                   help=f"{what} on N training images, a fixed draw, the same for every run (default: 1000)")
+    p.add_argument("--images", type=int, default=None,
+                   help=f"{what} on N training images, a fixed draw, the same for every run "
+                        "(default: 1000, or the whole train split when it is smaller)")
     p.add_argument("--weights", default="best", choices=["best", "last", "init"],
                    help="best.pdparams (default), last.pdckpt, or the run's initial weights from its seed")
     p.add_argument("--data", default=None,
                    help="the run's data file if it moved (default: the path in the record; checked by hash)")
     p.add_argument("--format", default="png", help="figure formats, e.g. png,svg (default: png)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_lang_argument(p)
 
 
 def _add_hessian(subparsers):
@@ -55,7 +61,7 @@ def _add_landscape(subparsers):
         "line from the initial to the trained weights (interpolate), or on a plane of two random "
         "directions (plane). Writes RUN_DIR/landscape-KIND.json (every value) and landscape-KIND.png.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (train --out)")
-    p.add_argument("--kind", default="random", choices=["random", "interpolate", "plane"],
+    p.add_argument("--kind", default="random", choices=KINDS,
                    help="random (default), interpolate or plane")
     # argparse reads "-1:1:41" as an option, not a value (only "-1" and "-.5" pass as negative numbers):
     # widen its test for this sub-command (a private attribute; "--range=-1:1:41" works regardless)
@@ -74,33 +80,27 @@ def _is_run(path):
 
 
 def run_hessian(args):
-    from paddle_mnist.runners.hessian import hessian, hessian_sweep, summary_line
-
     formats = parse_formats(args.format)
     options = dict(images=args.images, top=args.top, bottom=args.bottom, probes=args.probes,
                    weights=args.weights, data=args.data, method=args.method, seed=args.seed,
-                   workers=args.workers, formats=formats, progress=not args.quiet)
+                   workers=args.workers, formats=formats, progress=not args.quiet, lang=args.lang)
     if _is_run(args.run_dir):
         result = hessian(args.run_dir, **options)
         print(summary_line(result))
     else:
-        from paddle_mnist.analysis.hessian import sweep_table
-
         result = hessian_sweep(args.run_dir, **options)
-        print(sweep_table({"rows": result["rows"], "skipped": result["skipped"]}))
+        print(sweep_table(result["table"]))
     for path in result["files"]:
         print(f"wrote {path}")
     return EXIT_OK
 
 
 def run_landscape(args):
-    from paddle_mnist.runners.landscape import landscape
-
     formats = parse_formats(args.format)
     if not _is_run(args.run_dir):
         raise DataError(f"{args.run_dir}: no run record ({RECORD_FILE}) here")
     r = landscape(args.run_dir, args.kind, span=args.range, images=args.images, seed=args.seed,
-                  weights=args.weights, data=args.data, formats=formats, progress=not args.quiet)
+                  weights=args.weights, data=args.data, formats=formats, progress=not args.quiet, lang=args.lang)
     losses = [v for row in (r["loss"] if r["kind"] == "plane" else [r["loss"]]) for v in row if v is not None]
     spread = f", loss {min(losses):.4g} to {max(losses):.4g}" if losses else ""
     line = (f"{r['run']}: {r['kind']} slice, {len(losses)} finite points{spread}; at the trained weights "

@@ -1,9 +1,9 @@
-"""`paddle-mnist lr-find`: the learning-rate range test (paddle_mnist.runners.lr_find) from the command line."""
+"""`paddle-mnist lr-find`: the learning-rate range test (paddle_mnist.api.lr_find) from the command line."""
 
 import os
 
-from paddle_mnist.cli.common import EXIT_OK
-from paddle_mnist.runners.lr_find import lr_find
+from paddle_mnist.api import lr_find
+from paddle_mnist.cli.common import EXIT_OK, add_lang_argument
 from paddle_mnist.core.optim import parse_overrides
 
 
@@ -28,6 +28,7 @@ def add_parser(subparsers):
     p.add_argument("--seed", type=int, default=0, help="fixes the initial weights and batch order (default: 0)")
     p.add_argument("--out", default=None, help="directory for lr_find.png/.json (default: work/lr-find/OPTIMIZER)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_lang_argument(p)
     p.set_defaults(func=run_lr_find)
 
 
@@ -35,7 +36,7 @@ def run_lr_find(args):
     out = args.out or os.path.join("work", "lr-find", args.optimizer)
     result = lr_find(args.optimizer, args.data, model=args.model, start=args.start, end=args.end,
                      steps=args.steps, batch_size=args.batch_size, seed=args.seed, out=out,
-                     opt_args=parse_overrides(args.opt), progress=not args.quiet)
+                     opt_args=parse_overrides(args.opt), progress=not args.quiet, lang=args.lang)
     s = result["suggestions"]
     n = len(result["lrs"])
     if result["stopped"]:

@@ -1,11 +1,13 @@
-"""`paddle-mnist paths`: optimizer paths on 2-D surfaces (paddle_mnist.runners.paths) from the command line."""
+"""`paddle-mnist paths`: optimizer paths on 2-D surfaces (paddle_mnist.api.paths) from the command line."""
 
 import os
 
-from paddle_mnist.cli.common import EXIT_OK
+from paddle_mnist.api import paths
+from paddle_mnist.cli.common import EXIT_OK, add_lang_argument
 from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.core.optim import parse_overrides
-from paddle_mnist.runners.paths import DEFAULT_OPTIMIZERS, SURFACES, paths
+from paddle_mnist.core.surfaces import SURFACES
+from paddle_mnist.runners.paths import DEFAULT_OPTIMIZERS, LR_RULES
 
 
 def add_parser(subparsers):
@@ -38,7 +40,12 @@ def add_parser(subparsers):
     p.add_argument("--animate", action="store_true", help="also write a GIF of the paths growing")
     p.add_argument("--out", default=None, help="output directory (default: work/paths)")
     p.add_argument("--format", default="png", help="figure formats, comma-separated: png, svg, pdf")
+    p.add_argument("--lr-rule", default="path", choices=LR_RULES,
+                   help="how --lr auto scores a learning rate: path (default): f - f* at the end plus its mean along "
+                        "the path, so a path that swings wildly loses; final: f at the end alone (the older rule, "
+                        "which picks lrs at the edge of stability)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_lang_argument(p)
     p.set_defaults(func=run_paths)
 
 
@@ -80,7 +87,8 @@ def run_paths(args):
     result = paths(args.surface, args.optimizers, steps=steps, start=args.start, lr=args.lr,
                    opt=parse_overrides(args.opt), noise=_number("--noise", args.noise),
                    seed=_whole("--seed", args.seed), animate=args.animate,
-                   out=args.out or os.path.join("work", "paths"), formats=args.format, progress=not args.quiet)
+                   out=args.out or os.path.join("work", "paths"), formats=args.format, progress=not args.quiet,
+                   lr_rule=args.lr_rule, lang=args.lang)
     for run in result["runs"].values():
         print(_summary(run))
     print("files: " + ", ".join(result["files"]))

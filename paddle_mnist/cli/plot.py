@@ -1,13 +1,13 @@
 """`paddle-mnist plot DIR`: figures and a summary table from the run records under DIR."""
 
-import sys
 import warnings
 
-from paddle_mnist.analysis import FairnessWarning, plot, report_lines
-from paddle_mnist.analysis.report import WARNING
-from paddle_mnist.analysis.tune import is_tune_folder
-from paddle_mnist.cli.common import EXIT_OK
-from paddle_mnist.cli.tune import plot_tune_folder
+from paddle_mnist.analysis import FairnessWarning
+from paddle_mnist.analysis.tune import redraw
+from paddle_mnist.api import plot
+from paddle_mnist.cli.common import EXIT_OK, add_lang_argument
+from paddle_mnist.cli.report import print_report, print_tune_report
+from paddle_mnist.schemas.tune import is_tune_folder
 
 
 def add_parser(subparsers):
@@ -24,23 +24,16 @@ def add_parser(subparsers):
                    help="running mean over N optimizer steps for the dark loss lines "
                         "(default: about 1/30 of the run; 1 = no smoothing)")
     p.add_argument("--out", default=None, metavar="OUT", help="write figures and summary here instead of DIR")
+    add_lang_argument(p)
     p.set_defaults(func=run_plot)
 
 
 def run_plot(args):
     if is_tune_folder(args.directory):  # a `paddle-mnist tune` folder: its own figures and table
-        return plot_tune_folder(args)
+        print_tune_report(redraw(args.directory, out=args.out, formats=args.format, lang=args.lang))
+        return EXIT_OK
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FairnessWarning)  # printed by print_report, one line each
-        result = plot(args.directory, out=args.out, formats=args.format, smooth=args.smooth)
+        result = plot(args.directory, out=args.out, formats=args.format, smooth=args.smooth, lang=args.lang)
     print_report(result)
     return EXIT_OK
-
-
-def print_report(result):
-    """What `plot` (and `compare`) print: the summary table, files, skipped figures; warnings on stderr."""
-    for line in report_lines(result):
-        if line.startswith(WARNING):
-            print(f"paddle-mnist: {line}", file=sys.stderr)
-        else:
-            print(line)

@@ -9,10 +9,12 @@ import warnings
 from dataclasses import asdict
 
 from paddle_mnist.analysis import FairnessWarning
-from paddle_mnist.analysis.tune import redraw
-from paddle_mnist.cli.common import (EXIT_OK, add_config_arguments, add_executor_arguments, config_from_args,
+from paddle_mnist.api import tune
+from paddle_mnist.cli.common import (EXIT_OK, add_config_arguments, add_executor_arguments, add_lang_argument,
+                                     config_from_args,
                                      stop_on_sigterm)
-from paddle_mnist.runners.tune import DEFAULT_OPTIMIZERS, tune
+from paddle_mnist.cli.report import print_tune_report
+from paddle_mnist.runners.tune import DEFAULT_OPTIMIZERS
 
 SET_BY_TUNE = ("optimizer", "lr")  # what tune chooses itself: no --optimizer / --lr flag
 NOT_SHARED = SET_BY_TUNE + ("epochs", "seed", "data", "out", "resume")  # passed by name to tune()
@@ -31,25 +33,7 @@ def run_tune(args):
                       final_seeds=args.final_seeds, seed=args.seed, data=args.data,
                       out=args.out, jobs=args.jobs, executor=args.executor, executor_options=ray,
                       course_dirs=args.course_runs, plot=not args.no_plot, formats=args.format,
-                      progress=not args.quiet, **shared)
-    print_tune_report(result)
-    return EXIT_OK
-
-
-def print_tune_report(result):
-    """The table, then the files written (what `tune` and `plot DIR` print for a tune folder)."""
-    print(result["table"], end="")
-    if result.get("skipped"):
-        print(f"{result['skipped']} finished run(s) skipped (already in {result['out']})")
-    for path in result["files"]:
-        print(f"wrote {path}")
-    for name, why in (result.get("skipped_figures") or {}).items():
-        print(f"skipped {name}: {why}")
-
-
-def plot_tune_folder(args):
-    """`paddle-mnist plot DIR` for a folder `tune` wrote: its figures and table from tune.json."""
-    result = redraw(args.directory, out=args.out, formats=args.format)
+                      progress=not args.quiet, lang=args.lang, **shared)
     print_tune_report(result)
     return EXIT_OK
 
@@ -83,6 +67,7 @@ def add_parser(subparsers):
     p.add_argument("--out", default=os.path.join("work", "tune"), help="tune directory (default: work/tune)")
     p.add_argument("--no-plot", action="store_true", help="no figures (tune.json and tune.md only)")
     p.add_argument("--format", default="png", help="figure formats, comma-separated: png, svg, pdf")
+    add_lang_argument(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_executor_arguments(p, "trials")
     p.set_defaults(func=run_tune)

@@ -11,6 +11,8 @@ import signal
 import sys
 import warnings
 
+from paddle_mnist import __version__  # set before paddle_mnist/__init__.py imports this module
+
 
 def load_zlib_users_before_paddle():
     """Load Python's zlib and Pillow before Paddle. Paddle 2.6's libpaddle carries an old zlib of its
@@ -113,8 +115,6 @@ def environment(device, threads):
     (null: Paddle's default, or OMP_NUM_THREADS when set)."""
     import numpy as np
     import paddle
-
-    from paddle_mnist import __version__
 
     return {
         "paddle_mnist": __version__,

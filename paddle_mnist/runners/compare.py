@@ -16,27 +16,27 @@ import os
 from contextlib import contextmanager
 from dataclasses import asdict, fields, replace
 
-from paddle_mnist.analysis import plot as draw
+from paddle_mnist.core.progress import tqdm
+
 from paddle_mnist.core.checkpoints import LAST_CHECKPOINT
-from paddle_mnist.core.config import SHORT, TrainConfig, config_id
+from paddle_mnist.core.config import COURSE_LR, SHORT, TrainConfig, config_id
 from paddle_mnist.core.data import load_dataset
 from paddle_mnist.core.errors import ConfigError, PaddleMnistError
-from paddle_mnist.core.progress import tqdm
 from paddle_mnist.runners.executors import make_executor
-from paddle_mnist.core.files import ensure_writable_dir, write_json
+from paddle_mnist.core.files import ensure_writable_dir
 from paddle_mnist.schemas.run import is_finished, load_record
+from paddle_mnist.schemas.sweep import write_manifest
 
 try:
     import fcntl  # POSIX; elsewhere (Windows) a sweep folder is not locked
 except ImportError:  # pragma: no cover
     fcntl = None
 
-SWEEP_SCHEMA = "paddle_mnist.sweep/1"
 LOCK_FILE = ".compare.lock"  # holds the owner's pid; the lock itself is the OS's (flock)
 
 # The course's two experiments: four optimizers at lr 0.01, and SGD at three learning rates.
 COURSE_EXPERIMENTS = [
-    {"optimizer": ["sgd", "momentum", "adagrad", "adam"], "lr": [0.01]},
+    {"optimizer": ["sgd", "momentum", "adagrad", "adam"], "lr": [COURSE_LR]},
     {"optimizer": ["sgd"], "lr": [0.1, 0.01, 0.001]},
 ]
 
@@ -165,15 +165,10 @@ def sweep_lock(out):
         os.close(fd)  # releases the lock
 
 
-def write_manifest(out, planned, varying, grids, base, dataset):
-    write_json(os.path.join(out, "manifest.json"), {
-        "schema": SWEEP_SCHEMA,
-        "axes": {n: sorted({getattr(c, n) for _, c in planned}, key=str) for n in varying},
-        "grids": grids,
-        "base": asdict(base),
-        "data": dataset.info,
-        "runs": [{"name": n, "config_id": config_id(c), "dir": os.path.join("runs", n)} for n, c in planned],
-    })
+def manifest(out, planned, varying, grids, base, dataset):
+    """Write OUT/manifest.json (``schemas.sweep``): the axes, grids, shared fields, data and runs."""
+    axes = {n: sorted({getattr(c, n) for _, c in planned}, key=str) for n in varying}
+    write_manifest(out, axes, grids, asdict(base), dataset.info, [(n, config_id(c)) for n, c in planned])
 
 
 class SweepProgress:
@@ -224,10 +219,10 @@ class SweepProgress:
 
 
 def compare(optimizers=None, lrs=None, *, grid=None, epochs=3, jobs=None, out=None, data=None,
-            plot=True, progress=True, formats=("png",), show=False, executor="local", ray_address=None,
-            cpus_per_run=None, gpus_per_run=None, ray_retries=2, on_progress=None, **base_fields):
-    """Run a comparison and return ``{"records", "out", "skipped", "failed", "plot"}`` (records and
-    figures are also written under `out`, default work/compare).
+            progress=True, executor="local", ray_address=None, cpus_per_run=None, gpus_per_run=None,
+            ray_retries=2, on_progress=None, **base_fields):
+    """Run a comparison and return ``{"records", "out", "skipped", "failed"}`` (the records and the
+    manifest are written under `out`, default work/compare; ``paddle_mnist.compare`` also draws).
 
     With no ``optimizers``, ``lrs`` or ``grid``: the course's two experiments. ``grid`` maps any
     TrainConfig field to a list of values (e.g. ``{"batch_size": [10, 100, 5000]}``), or is a list of
@@ -246,6 +241,8 @@ def compare(optimizers=None, lrs=None, *, grid=None, epochs=3, jobs=None, out=No
     if unknown:
         raise ConfigError(f"unknown config field(s) {', '.join(unknown)}; fields are: {', '.join(sorted(known))}")
     grids = build_grids(optimizers, lrs, grid)
+    if base_fields.get("lr") is None:  # no --lr, no lrs axis: the course's lr, as the course compares
+        base_fields["lr"] = COURSE_LR
     base = TrainConfig(epochs=epochs, data=data, **base_fields)
     planned, varying = plan_runs(base, grids)
     dataset = load_dataset(data)  # once here: checks it and fixes its hash for the skip test
@@ -257,7 +254,7 @@ def compare(optimizers=None, lrs=None, *, grid=None, epochs=3, jobs=None, out=No
             state = run_state(run_dir, config_id(config), dataset.info["sha256"])
             if state != "done":
                 todo.append((replace(config, out=run_dir, resume=(state == "resume")), name))
-        write_manifest(out, planned, varying, grids, base, dataset)
+        manifest(out, planned, varying, grids, base, dataset)
         skipped = len(planned) - len(todo)
         bar = SweepProgress(len(planned), skipped, progress, on_progress)
         try:
@@ -265,7 +262,4 @@ def compare(optimizers=None, lrs=None, *, grid=None, epochs=3, jobs=None, out=No
         finally:
             bar.close()
     records = [load_record(os.path.join(out, "runs", n)) for n, _ in planned]
-    result = {"records": records, "out": out, "skipped": skipped, "failed": failed, "plot": None}
-    if plot:  # a failed run shows as such in the summary
-        result["plot"] = draw(records, out=out, formats=formats, show=show)
-    return result
+    return {"records": records, "out": out, "skipped": skipped, "failed": failed}

@@ -9,13 +9,12 @@ estimator turns such products of random sign vectors into the trace.
 Hessian-vector products come from ``paddle_mnist.runners.hvp``: exact (double backward) for ``linear`` and
 ``mlp``, central differences of gradients for the course's CNN (see that module for why and how).
 
-Everything is measured on one fixed subset of the training images (``slices.subset_indices``), so
+The runner writes JSON only (``schemas.hessian``); ``analysis.hessian`` draws from it.
+Everything is measured on one fixed subset of the training images (``runners.runpoint.subset_indices``), so
 every run of a sweep is measured on the same images.
 """
 
-import glob
 import math
-import os
 import time
 
 import numpy as np
@@ -23,20 +22,23 @@ import paddle
 from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 from paddle_mnist.core.progress import tqdm
 
-from paddle_mnist.analysis.hessian import SWEEP_FILE, SWEEP_SCHEMA
-from paddle_mnist.core.errors import ConfigError, DataError, PaddleMnistError
-from paddle_mnist.core.files import read_json
+from paddle_mnist.core import checks
+from paddle_mnist.core.checks import whole
+from paddle_mnist.core.errors import DataError, PaddleMnistError
+from paddle_mnist.core.numbers import value_text, with_error
 from paddle_mnist.runners.hvp import FD_FLOOR, FD_STEP, METHODS, VERSION, HessianOperator
-from paddle_mnist.schemas.run import RECORD_FILE, load_record
-from paddle_mnist.runners.runpoint import SUBSET_RULE, check_writable, load_run, output_name
+from paddle_mnist.schemas.hessian import SCHEMA, read_result, sweep_row, write_result, write_sweep
+from paddle_mnist.schemas.run import load_record
+from paddle_mnist.schemas.sweep import run_dirs
+from paddle_mnist.runners.runpoint import SUBSET_RULE, check_writable, load_run, subset_size
 
-SCHEMA = "paddle_mnist.hessian/1"
 VERDICT_TOL = 1e-2      # "minimum" when λmin ≥ −VERDICT_TOL·λmax: smaller negative values are noise
 CRITICAL_TOL = 1e-3     # "at a critical point" when ‖g‖/λmax ≤ CRITICAL_TOL·‖w‖ (see at_critical_point)
 LANCZOS_TOL = 1e-3      # eigsh's relative tolerance on each eigenvalue
+MAX_EIGENVALUES = 100  # --top, --bottom: more is a typo, or a full solve of hours
+MAX_PROBES = 10_000     # --probes: the trace's standard error falls as 1/sqrt(probes)
+MAX_WORKERS = 256       # --workers
 LANCZOS_RESTARTS = 25   # at most ~25·ncv products per end: a bound on the time, never reached here
-SWEEP_COLUMNS = ("run", "lambda_max", "lambda_min", "trace", "trace_stderr", "verdict", "at_critical_point",
-                 "gradient_norm", "loss", "method", "hvp_count", "subset_sha256")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,13 +102,16 @@ def at_critical_point(gradient_norm, lambda_max, weight_norm, tol=CRITICAL_TOL):
     return bool(gradient_norm <= tol * abs(lambda_max) * weight_norm)
 
 
-def check_options(top, bottom, probes, method, workers=None):
-    checks = [("--top", top, 1), ("--bottom", bottom, 1), ("--probes", probes, 0)]
-    for name, value, low in checks + ([("--workers", workers, 1)] if workers is not None else []):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ConfigError(f"{name} must be a whole number >= {low}, not {value!r}")
-    if method not in METHODS:
-        raise ConfigError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
+def check_options(top, bottom, probes, method, workers=None, seed=0):
+    """Every option refused before anything is loaded, naming the argument. The bounds keep a typo
+    from starting hours of work: each eigenvalue costs tens of Hessian-vector products, each probe one."""
+    whole("top", top, low=1, high=MAX_EIGENVALUES)
+    whole("bottom", bottom, low=1, high=MAX_EIGENVALUES)
+    whole("probes", probes, low=0, high=MAX_PROBES)
+    if workers is not None:
+        whole("workers", workers, low=1, high=MAX_WORKERS)
+    checks.seed("seed", seed)
+    checks.one_of("method", method, METHODS)
 
 
 def measure(model, images, labels, loss="cross_entropy", *, top=3, bottom=3, probes=50,
@@ -114,7 +119,7 @@ def measure(model, images, labels, loss="cross_entropy", *, top=3, bottom=3, pro
     """Curvature of `model`'s mean loss on (images, labels): eigenvalues at both ends, trace,
     gradient norm and the verdicts, as a JSON-ready dict. Nothing is written. `workers`: see
     ``HessianOperator`` (the numbers do not depend on it beyond float64 rounding)."""
-    check_options(top, bottom, probes, method, workers)
+    check_options(top, bottom, probes, method, workers, seed)
     start = time.perf_counter()
     with HessianOperator(model, images, labels, loss, method, workers=workers) as op:
         return _measure(op, top, bottom, probes, seed, tol, progress, start)
@@ -138,6 +143,9 @@ def _measure(op, top, bottom, probes, seed, tol, progress, start):
         "top_eigenvalues": hi["values"], "bottom_eigenvalues": lo["values"],
         "residuals": {"top": hi["residuals"], "bottom": lo["residuals"]},
         "lambda_max": lam_max, "lambda_min": lam_min,
+        # the smallest eigenvalues come from H - λmax·I, solved to LANCZOS_TOL of λmax: values closer
+        # to 0 than this cannot be told from 0 (a linear model's bottom is exactly 0, shown as noise)
+        "zero_tolerance": LANCZOS_TOL * abs(lam_max),
         "trace": trace, "trace_stderr": trace_stderr, "probes": probes,
         "loss": loss_value, "gradient_norm": g_norm, "weight_norm": w_norm,
         "at_critical_point": at_critical_point(g_norm, lam_max, w_norm),
@@ -166,41 +174,41 @@ def _measure(op, top, bottom, probes, seed, tol, progress, start):
 # A run folder, a sweep folder
 # ---------------------------------------------------------------------------------------------
 
-def hessian(run_dir, *, weights="best", images=1000, top=3, bottom=3, probes=50, data=None,
-            method="auto", seed=0, formats=("png",), progress=True, write=True, workers=None):
+def hessian(run_dir, *, weights="best", images=None, top=3, bottom=3, probes=50, data=None,
+            method="auto", seed=0, progress=True, write=True, workers=None):
     """Measure one run folder at its `weights` on `images` training images (a fixed draw); writes
-    RUN_DIR/hessian.json (hessian-last.json, hessian-init.json) and the eigenvalue figure."""
-    from paddle_mnist.analysis.hessian import figure_eigenvalues
-    from paddle_mnist.analysis.style import save_figure
-    from paddle_mnist.core.files import write_json
-
+    RUN_DIR/hessian.json (hessian-last.json, hessian-init.json; ``schemas.hessian``) and returns
+    its content, with ``files`` [that path]."""
     measure_args = dict(top=top, bottom=bottom, probes=probes, method=method, seed=seed)
-    check_options(top, bottom, probes, method, workers)  # bad options before loading anything
+    check_options(top, bottom, probes, method, workers, seed)  # bad options before loading anything
     if write:
         check_writable(run_dir)
     run = load_run(run_dir, weights, data, images)
     record = run.record
     result = {"schema": SCHEMA, "run": record["name"], "weights": weights, "status": record.get("status"),
-              "config_id": record.get("config_id"), "settings": dict(images=images, hvp=VERSION, **measure_args),
+              "config_id": record.get("config_id"), "settings": dict(images=len(run.labels), hvp=VERSION, **measure_args),
               "config": {k: record["config"].get(k) for k in ("model", "optimizer", "lr", "epochs", "seed", "loss")},
               "subset": SUBSET_RULE, "subset_sha256": run.subset_sha256, "data_sha256": record["data"].get("sha256")}
     result.update(measure(run.model, run.images, run.labels, record["config"]["loss"],
                           progress=progress, workers=workers, **measure_args))
     if write:
-        name = output_name("hessian", weights)
-        result["files"] = save_figure(figure_eigenvalues(result), run_dir, name, formats)
-        result["files"].append(os.path.join(run_dir, f"{name}.json"))
-        write_json(result["files"][-1], {k: v for k, v in result.items() if k != "files"})
+        result["files"] = [write_result(run_dir, result)]
     return result
 
 
 def summary_line(result):
-    """One line: the eigenvalues, the verdict, and whether the verdict applies (critical point)."""
+    """One line: the eigenvalues (each to the digit its residual allows; a smallest one within the
+    solver's tolerance of 0 as '0 (within tolerance T)'), the verdict, and whether it applies."""
     lam_max, lam_min = result["lambda_max"], result["lambda_min"]
-    parts = [f"{result.get('run', 'model')}: λmax {lam_max:.4g}, λmin {lam_min:.3g}",
+    zero = result.get("zero_tolerance", LANCZOS_TOL * abs(lam_max))
+    res = result["residuals"]
+    bottom_error = res["bottom"][0] if lam_min == result["bottom_eigenvalues"][0] else res["top"][-1]
+    parts = [f"{result.get('run', 'model')}: λmax {with_error(lam_max, res['top'][0])}, "
+             f"λmin {value_text(lam_min, bottom_error, zero)}",
              f"{result['verdict']} (tol {result['verdict_tol']:g}·λmax)"]
     if result["trace"] is not None:
-        parts.append(f"trace {result['trace']:.4g} ± {result['trace_stderr'] or 0:.2g}")
+        parts.append(f"trace {with_error(result['trace'], result['trace_stderr'])} (Hutchinson, ± 1 standard error "
+                     f"over {result['probes']} probes)")
     step = result["gradient_norm"] / max(abs(lam_max), 1e-300) / max(result["weight_norm"], 1e-300)
     if result["at_critical_point"]:
         parts.append(f"at a critical point (‖g‖ {result['gradient_norm']:.2g})")
@@ -212,54 +220,41 @@ def summary_line(result):
     return "; ".join(parts)
 
 
-def sweep_run_dirs(sweep_dir):
-    """The run folders of a sweep: from its manifest.json, else every record.json below it."""
-    manifest = os.path.join(sweep_dir, "manifest.json")
-    if os.path.isfile(manifest):
-        return [os.path.join(sweep_dir, r["dir"]) for r in read_json(manifest).get("runs", [])]
-    return sorted(os.path.dirname(p) for p in glob.glob(
-        os.path.join(glob.escape(sweep_dir), "**", RECORD_FILE), recursive=True))
-
-
 def _reusable(run_dir, record, settings, weights):
     """A hessian JSON already in `run_dir` measured with the same settings on the same run."""
-    path = os.path.join(run_dir, output_name("hessian", weights) + ".json")
-    try:
-        old = read_json(path)
-    except (OSError, ValueError):
-        return None
-    same = old.get("schema") == SCHEMA and old.get("settings") == settings
+    old = read_result(run_dir, weights)
+    same = old is not None and old.get("settings") == settings
     return old if same and old.get("config_id") == record.get("config_id") else None
 
 
-def hessian_sweep(sweep_dir, *, images=1000, top=3, bottom=3, probes=50, weights="best", data=None,
-                  method="auto", seed=0, formats=("png",), progress=True, reuse=True, workers=None):
+def hessian_sweep(sweep_dir, *, images=None, top=3, bottom=3, probes=50, weights="best", data=None,
+                  method="auto", seed=0, progress=True, reuse=True, workers=None):
     """Measure every finished run of a sweep on the same subset (a run measured before with the same
-    settings is reused); writes SWEEP_DIR/hessian.json (the table) and sharpness.png (λmax against
-    lr, one line per optimizer). Returns {"rows", "skipped", "by_name", "files"}."""
-    from paddle_mnist.analysis.hessian import figure_sharpness
-    from paddle_mnist.analysis.style import save_figure
-    from paddle_mnist.core.files import write_json
-
-    run_dirs = sweep_run_dirs(sweep_dir)
-    if not run_dirs:
+    settings is reused); writes each run's hessian.json and SWEEP_DIR/hessian.json (the table).
+    Returns {"table", "rows", "skipped", "by_name", "measured": {run_dir: result measured now},
+    "files"}."""
+    dirs = run_dirs(sweep_dir)
+    if not dirs:
         raise DataError(f"{sweep_dir}: no runs (neither a run folder nor a sweep with run records)")
+    check_options(top, bottom, probes, method, workers, seed)
     check_writable(sweep_dir)
+    images = subset_size(load_record(dirs[0]), images)  # the runs of a sweep share their data
     settings = dict(images=images, hvp=VERSION, top=top, bottom=bottom, probes=probes, method=method, seed=seed)
-    rows, skipped = [], []
-    for run_dir in tqdm(run_dirs, desc="hessian", unit="run", disable=not progress):
+    rows, skipped, measured = [], [], {}
+    for run_dir in tqdm(dirs, desc="hessian", unit="run", disable=not progress):
         record = load_record(run_dir)
         if record.get("status") not in ("completed", "stopped_early"):
             skipped.append({"run": record["name"], "status": record.get("status")})
             continue
-        result = (reuse and _reusable(run_dir, record, settings, weights)) or hessian(
-            run_dir, weights=weights, images=images, top=top, bottom=bottom, probes=probes, data=data,
-            method=method, seed=seed, formats=formats, progress=False, workers=workers)
-        rows.append({k: result.get(k) for k in SWEEP_COLUMNS} | result["config"])
+        result = reuse and _reusable(run_dir, record, settings, weights)
+        if not result:
+            result = measured[run_dir] = hessian(
+                run_dir, weights=weights, images=images, top=top, bottom=bottom, probes=probes, data=data,
+                method=method, seed=seed, progress=False, workers=workers)
+        rows.append(sweep_row(result))
     if len({r["subset_sha256"] for r in rows}) > 1:
         raise DataError(f"{sweep_dir}: its runs were trained on different data; measure them one by one")
-    table = {"schema": SWEEP_SCHEMA, "weights": weights, **settings, "rows": rows, "skipped": skipped}
-    files = save_figure(figure_sharpness(table), sweep_dir, "sharpness", formats)
-    files.append(os.path.join(sweep_dir, SWEEP_FILE))
-    write_json(files[-1], table)
-    return {"rows": rows, "skipped": skipped, "by_name": {r["run"]: r for r in rows}, "files": files}
+    table = {"weights": weights, **settings, "rows": rows, "skipped": skipped}
+    files = [write_sweep(sweep_dir, table)]
+    return {"table": table, "rows": rows, "skipped": skipped, "by_name": {r["run"]: r for r in rows},
+            "measured": measured, "files": files}

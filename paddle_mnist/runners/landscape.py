@@ -15,18 +15,16 @@ The run's point in weight space (record, weights, the seeded image subset) comes
 ``runners/runpoint.py``; weights as one flat vector from ``core/weights.py``.
 """
 
-import os
-
 import numpy as np
 import paddle
 from paddle_mnist.core.progress import tqdm
 
+from paddle_mnist.core import checks
 from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.core.weights import get_flat, loss_and_accuracy, set_flat, trainable
-from paddle_mnist.runners.runpoint import SUBSET_RULE, check_writable, initial_model, load_run, output_name
+from paddle_mnist.runners.runpoint import SUBSET_RULE, check_writable, initial_model, load_run
+from paddle_mnist.schemas.landscape import KINDS, SCHEMA, write_landscape
 
-SCHEMA = "paddle_mnist.landscape/1"
-KINDS = ("random", "interpolate", "plane")
 DEFAULT_RANGES = {"random": "-1:1:41", "interpolate": "-0.25:1.25:31", "plane": "-1:1:21"}
 
 # ---------------------------------------------------------------------------------------------
@@ -56,7 +54,7 @@ def filter_normalised_direction(model, rng):
     return np.concatenate([by_name[p.name].ravel() for p in trainable(model)])
 
 
-def parse_range(text, option="--range"):
+def parse_span(text, option="--range"):
     """"START:STOP:N" -> N evenly spaced values from START to STOP, both included."""
     parts = str(text).split(":")
     try:
@@ -92,19 +90,17 @@ def slice_values(model, images, labels, loss, points, bar=None):
     return losses, accs
 
 
-def landscape(run_dir, kind="random", *, span=None, images=1000, seed=0, weights="best", data=None,
-              formats=("png",), progress=True, write=True):
+def landscape(run_dir, kind="random", *, span=None, images=None, seed=0, weights="best", data=None,
+              progress=True, write=True):
     """Loss and accuracy on a slice through the run's weights; writes RUN_DIR/landscape-KIND.json
-    (every value) and its figure, redrawable from the JSON (``analysis.curvature.figure_landscape``)."""
-    from paddle_mnist.analysis.hessian import figure_landscape
-    from paddle_mnist.analysis.style import save_figure
-    from paddle_mnist.core.files import write_json
-
+    (every value, ``schemas.landscape``; ``analysis.hessian.figure_landscape`` draws it) and returns
+    its content, with ``files`` [that path]."""
     if kind not in KINDS:
         raise ConfigError(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    checks.seed("seed", seed)
     if kind == "interpolate" and weights == "init":
         raise ConfigError("--kind interpolate runs from the initial weights to --weights best or last, not init")
-    alphas = parse_range(span or DEFAULT_RANGES[kind])
+    alphas = parse_span(span or DEFAULT_RANGES[kind])
     if write:
         check_writable(run_dir)
     run = load_run(run_dir, weights, data, images)
@@ -121,7 +117,7 @@ def landscape(run_dir, kind="random", *, span=None, images=1000, seed=0, weights
     bar = tqdm(total=total, desc=f"landscape {kind}", unit="point", disable=not progress, leave=False)
     try:
         if kind == "interpolate":
-            init = initial_model(run.record)
+            init = initial_model(run.record, run_dir)
             w0 = get_flat(trainable(init))
             result["init"] = dict(zip(("loss", "accuracy"), loss_and_accuracy(init, run.images, run.labels, loss)))
             points = ((1 - a) * w0 + a * w for a in alphas)
@@ -145,8 +141,5 @@ def landscape(run_dir, kind="random", *, span=None, images=1000, seed=0, weights
         losses, accs = [losses[i * n:(i + 1) * n] for i in range(n)], [accs[i * n:(i + 1) * n] for i in range(n)]
     result.update(loss=losses, accuracy=accs, paddle=paddle.__version__)
     if write:
-        name = output_name(f"landscape-{kind}", weights)
-        fig = figure_landscape(result)
-        result["files"] = save_figure(fig, run_dir, name, formats) + [os.path.join(run_dir, f"{name}.json")]
-        write_json(os.path.join(run_dir, f"{name}.json"), {k: v for k, v in result.items() if k != "files"})
+        result["files"] = [write_landscape(run_dir, result)]
     return result

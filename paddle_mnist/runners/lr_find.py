@@ -22,18 +22,17 @@ from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import paddle
-from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 from tqdm import tqdm
 
 from paddle_mnist.core.config import SEED_MAX
 from paddle_mnist.core.data import batches, load_dataset
 from paddle_mnist.core.errors import ConfigError
-from paddle_mnist.core.files import atomic_path, ensure_writable_dir, write_json
+from paddle_mnist.core.files import ensure_writable_dir
 from paddle_mnist.core.loop import train_step
 from paddle_mnist.core.loss import build_loss
 from paddle_mnist.core.model import build_model
 from paddle_mnist.core.optim import build_optimizer, check_optimizer
-from paddle_mnist.schemas.run import finite_or_none
+from paddle_mnist.schemas.lr_find import SCHEMA, write_lr_find
 
 DIVERGE_FACTOR = 4.0   # stop once the smoothed loss exceeds 4× its best
 SKIP_END = 5           # the last points (the blow-up) are not used for suggestions
@@ -134,8 +133,8 @@ def lr_find(optimizer="sgd", data=None, *, model="cnn", start=1e-5, end=10.0, st
                 or an already loaded MnistData
     model       a name (a fresh network, seeded by `seed`) or a paddle.nn.Layer; either way its
                 weights are put back afterwards, so the test leaves no trace
-    out         a directory for lr_find.png and lr_find.json (None: write nothing); checked before
-                the data is read, and removed again if the test is refused
+    out         a directory for lr_find.json (None: write nothing; ``paddle_mnist.lr_find`` also draws
+                lr_find.png there); checked before the data is read, removed again if the test is refused
     smoothing   beta of the loss's moving average (None: smoothing_for(steps))
     """
     steps, batch_size, beta = check_options(start, end, steps, batch_size, seed, smoothing)
@@ -156,7 +155,7 @@ def lr_find(optimizer="sgd", data=None, *, model="cnn", start=1e-5, end=10.0, st
                                                    seed, beta, bar.update)
 
         result = {
-            "schema": "paddle_mnist.lr_find/1",
+            "schema": SCHEMA,
             "optimizer": optimizer, "opt_args": dict(opt_args or {}),
             "model": model if isinstance(model, str) else type(model).__name__,
             "batch_size": batch_size, "seed": seed, "start": start, "end": end, "steps": steps, "smoothing": beta,
@@ -165,7 +164,7 @@ def lr_find(optimizer="sgd", data=None, *, model="cnn", start=1e-5, end=10.0, st
             "suggestions": suggest(lrs, smoothed, steps),
         }
         if out:
-            result["files"] = save(result, out)
+            result["files"] = {"json": write_lr_find(out, result)}
     return result
 
 
@@ -205,49 +204,3 @@ def _ramp(net, opt, schedule, loss_fn, split, steps, batch_size, seed, beta, tic
         net.set_state_dict(initial)  # the test must leave the network as it found it
         net.train() if was_training else net.eval()  # Paddle 2.6's Layer.train() takes no mode
     return lrs, losses, smoothed, stopped
-
-
-def save(result, out):
-    """Write DIR/lr_find.json and DIR/lr_find.png (each atomically); return their paths."""
-    os.makedirs(out, exist_ok=True)
-    json_path, png_path = os.path.join(out, "lr_find.json"), os.path.join(out, "lr_find.png")
-    clean = dict(result, losses=[finite_or_none(v) for v in result["losses"]],
-                 smoothed=[finite_or_none(v) for v in result["smoothed"]])
-    if clean["stopped"]:
-        clean["stopped"] = dict(clean["stopped"], lr=finite_or_none(clean["stopped"]["lr"]))
-    write_json(json_path, clean)
-    plot(result, png_path)
-    return {"json": json_path, "png": png_path}
-
-
-def plot(result, path):
-    """Loss (each step, light; smoothed, dark) against the learning rate on a log axis, suggestions marked."""
-    lrs, losses, smoothed = result["lrs"], result["losses"], result["smoothed"]
-    fig = Figure(figsize=(7, 4.5), dpi=100)
-    ax = fig.subplots()
-    ax.plot(lrs, losses, color="tab:blue", alpha=0.3, lw=1, label="loss (each batch)")
-    ax.plot(lrs, smoothed, color="tab:blue", lw=2, label="smoothed loss")
-    s = result["suggestions"]
-    if s["steepest"]:
-        i = lrs.index(s["steepest"])
-        ax.plot([s["steepest"]], [smoothed[i]], "o", color="tab:red", ms=8,
-                label=f"steepest descent: lr {s['steepest']:.2g}")
-    if s["minimum_div10"]:
-        ax.axvline(s["minimum_div10"], color="tab:green", ls="--", label=f"minimum / 10: lr {s['minimum_div10']:.2g}")
-        ax.axvline(s["minimum"], color="tab:gray", ls=":", lw=1, label=f"minimum: lr {s['minimum']:.2g}")
-    ax.set_xscale("log")
-    if smoothed:  # show the way down in full; the blow-up may leave the top of the plot
-        best = int(np.argmin(smoothed))
-        ax.set_ylim(max(0.0, min(losses) * 0.9), 1.25 * max(smoothed[: best + 1]))
-    ax.set_xlabel("learning rate (log scale)")
-    ax.set_ylabel("training loss")
-    title = f"LR range test: {result['optimizer']}, {result['model']}, batch {result['batch_size']}"
-    if result["stopped"]:
-        title += f"\nstopped at lr {result['stopped']['lr']:.2g}: diverged"
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    return path

@@ -1,12 +1,18 @@
 """Optimizers walking on 2-D surfaces: the course's figure 3, with the real Paddle optimizers.
 
 Each path is a two-element Paddle parameter stepped by the ``paddle.optimizer`` class the project's
-registry names (same defaults, same ``--opt`` overrides as training); the surface is written in
-Paddle ops and its gradient comes from autograd. Nothing here re-implements an optimizer.
+registry names (same defaults, same ``--opt`` overrides as training) on a surface of
+``core.surfaces``, whose gradient comes from Paddle's autograd. Nothing here re-implements an
+optimizer, and nothing here draws: the runner writes ``paths_<surface>.json`` (``schemas.paths``),
+``analysis.paths`` draws from it.
 
 A fair choice of learning rate (``lr="auto"``): every optimizer gets the same log grid of learning
-rates and the same objective (f at the last step; a path that leaves the box or becomes non-finite
-is rejected) and keeps its best. The K trials of one optimizer run *together*: K parameters, each
+rates and the same score, and keeps its best (a path that leaves the box or becomes non-finite is
+rejected). The score (``lr_rule``) is by default "path": f - f* after the last step *plus* its mean
+along the path, so a lr that ends low only by zig-zagging across the ravine at the edge of stability
+loses to one that walks down calmly (the rule of pytorch_optimizer's visualisations, after
+jettify/pytorch-optimizer#219 showed that the final value alone picks such wild paths); "final",
+f after the last step alone, is the older rule. The K trials of one optimizer run *together*: K parameters, each
 with its own lr, in one optimizer, and the surface is evaluated at all K points in one call. Each
 trial is still exactly the path a single run would take (tested).
 
@@ -16,8 +22,6 @@ loss is the full loss plus a random tilt that changes every step.
 """
 
 import math
-import os
-from dataclasses import dataclass
 
 import numpy as np
 import paddle
@@ -26,85 +30,17 @@ from tqdm import tqdm
 from paddle_mnist.core import runtime
 from paddle_mnist.core.config import SEED_MAX
 from paddle_mnist.core.errors import ConfigError
-from paddle_mnist.core.files import ensure_writable_dir, write_json
+from paddle_mnist.core.files import ensure_writable_dir
 from paddle_mnist.core.optim import build_optimizer, check_optimizer, optimizer_keywords
+from paddle_mnist.core.surfaces import SURFACES, surface_values
+from paddle_mnist.schemas.paths import SCHEMA, write_paths
 
-SCHEMA = "paddle_mnist.paths/1"
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "adagrad", "adam")  # the course's four
 LR_GRID = [float(v) for v in np.logspace(-4, 1, 20)]  # 1e-4 ... 10, 20 values: every optimizer's budget
 REACHED = 1e-3     # "reached the minimum": f - f* below this
 STATIONARY = 1e-3  # an end point farther than this from a critical point is still moving
 FLAT = 1e-6        # an eigenvalue within FLAT x the largest one (or 1) counts as zero
-
-
-@dataclass(frozen=True)
-class Surface:
-    """A 2-D test surface: its formula in Paddle ops and what the figure needs to teach with it."""
-
-    name: str
-    formula: str   # mathtext, shown in the figure
-    fn: object     # f(x, y) in Paddle ops, on tensors of any (equal) shape
-    start: tuple   # a default start that teaches something
-    box: tuple     # (xmin, xmax, ymin, ymax): the plot, and where a path must stay
-    minima: tuple  # the global minima
-    f_star: float  # f at the minima
-    saddles: tuple = ()
-    steps: int = 100  # default number of steps: enough for the lesson to show
-    lesson: str = ""
-
-
-# Products, not `**`: Paddle's pow kernel rounds differently in its vectorised and scalar code, so
-# x ** 2 over a batch of points is not always x ** 2 of each point alone (products are exact).
-
-def _ravine(x, y):
-    return x * x / 20 + y * y
-
-
-def _saddle(x, y):
-    x2 = x * x
-    return x2 * x2 / 4 - x2 / 2 + y * y / 2
-
-
-def _rosenbrock(x, y):
-    a, b = 1 - x, y - x * x
-    return a * a + 100 * b * b
-
-
-def _beale(x, y):
-    a = 1.5 - x + x * y
-    b = 2.25 - x + x * y * y
-    c = 2.625 - x + x * y * y * y
-    return a * a + b * b + c * c
-
-
-def _rastrigin(x, y):
-    # 10 - 10 cos 2πx = 20 sin²πx: the same function, and Paddle 2.6 has second derivatives of sin
-    # (for the Hessian) but not of cos
-    sx, sy = paddle.sin(math.pi * x), paddle.sin(math.pi * y)
-    return x * x + y * y + 20 * (sx * sx + sy * sy)
-
-
-SURFACES = {
-    "ravine": Surface("ravine", r"$f = x^2/20 + y^2$", _ravine, (-7.0, 2.0), (-10.0, 10.0, -5.0, 5.0),
-                      ((0.0, 0.0),), 0.0,
-                      lesson="an elongated bowl: one lr for both directions is too small along x, "
-                             "too large across y, and SGD zig-zags"),
-    "saddle": Surface("saddle", r"$f = x^4/4 - x^2/2 + y^2/2$", _saddle, (0.0, 1.0), (-2.0, 2.0, -1.5, 1.5),
-                      ((-1.0, 0.0), (1.0, 0.0)), -0.25, saddles=((0.0, 0.0),),
-                      lesson="from (0, 1) exact gradients lead into the saddle and stop there; "
-                             "gradient noise (mini-batches) lets the path fall off it"),
-    "rosenbrock": Surface("rosenbrock", r"$f = (1-x)^2 + 100\,(y-x^2)^2$", _rosenbrock, (-2.0, 2.0),
-                          (-2.5, 2.5, -1.5, 4.5), ((1.0, 1.0),), 0.0, steps=500,
-                          lesson="a curved, flat-bottomed valley: finding it is easy, following it is slow"),
-    "beale": Surface("beale", r"$f = (1.5-x+xy)^2 + (2.25-x+xy^2)^2 + (2.625-x+xy^3)^2$", _beale,
-                     (2.0, 2.5), (-4.5, 4.5, -4.5, 4.5), ((3.0, 0.5),), 0.0, steps=200,
-                     lesson="a steep wall above a curved valley, and a plateau near x = 0 (f = 14.2 on the "
-                            "line x = 0 itself): momentum gathered on the wall carries the path across the "
-                            "valley onto the plateau, where the gradient is too weak to bring it back"),
-    "rastrigin": Surface("rastrigin", r"$f = 20 + x^2 - 10\cos 2\pi x + y^2 - 10\cos 2\pi y$", _rastrigin,
-                         (-2.0, 3.5), (-4.5, 4.5, -4.5, 4.5), ((0.0, 0.0),), 0.0,
-                         lesson="a bowl covered in local minima: every optimizer stops in one"),
-}
+LR_RULES = ("path", "final")  # how lr="auto" scores a trial: see trial_score
 
 
 # --------------------------------------------------------------------------------------------------
@@ -157,6 +93,12 @@ def check_lr(lr):
     if not _number(lr) or lr <= 0:
         raise ConfigError(f"--lr must be a positive number or 'auto', got {lr!r}")
     return float(lr)
+
+
+def check_lr_rule(rule):
+    if rule not in LR_RULES:
+        raise ConfigError(f"--lr-rule must be one of {', '.join(LR_RULES)}, got {rule!r}")
+    return rule
 
 
 def check_steps(steps):
@@ -252,31 +194,36 @@ def run_trials(surface, name, lrs, start, steps, noise=0.0, seed=0, overrides=No
         opt.step()
         opt.clear_grad()
     points = np.stack(points)
-    return points, evaluate(surface, points)
+    return points, surface_values(surface, points)
 
 
-def evaluate(surface, points):
-    """f at points [..., 2] in float64 (one Paddle call); non-finite points give NaN."""
-    points = points.astype("float64")
-    xy = paddle.to_tensor(np.where(np.isfinite(points), points, np.nan))
-    return surface.fn(xy[..., 0], xy[..., 1]).numpy().astype(float)
+def trial_score(values, f_star, rule="path"):
+    """The number lr="auto" minimises for one path's f values (start included).
+
+    final: f after the last step. path: (f - f*) after the last step plus the mean of f - f* over
+    the steps after the start; a path that reaches the minimum calmly scores lower than one that
+    ends as low but swung high on the way."""
+    gap = np.asarray(values, dtype=float) - f_star
+    return float(values[-1]) if rule == "final" else float(gap[-1] + gap[1:].mean())
 
 
-def choose_lr(lrs, points, values, box):
-    """The trial table and the index of the best trial: lowest final f among the paths that stayed
-    in the box and finite; a tie goes to the smaller lr. None when every trial was rejected."""
+def best_trial(lrs, points, values, box, f_star=0.0, rule="path"):
+    """The trial table and the index of the best trial: lowest score (trial_score) among the paths
+    that stayed in the box and finite; a tie goes to the smaller lr. None when every trial was rejected."""
     out = _outside(points, box)  # [steps+1, K]
     table, best = [], None
     for k, lr in enumerate(lrs):
         left = int(np.argmax(out[:, k])) if out[:, k].any() else None
-        final = float(values[-1, k]) if left is None and math.isfinite(values[-1, k]) else None
-        table.append({"lr": lr, "final_f": final, "left_box_at": left})
-        if final is not None and (best is None or (final, lr) < (table[best]["final_f"], lrs[best])):
+        ok = left is None and bool(np.isfinite(values[:, k]).all())
+        final = float(values[-1, k]) if ok else None
+        score = trial_score(values[:, k], f_star, rule) if ok else None
+        table.append({"lr": lr, "final_f": final, "score": score, "left_box_at": left})
+        if score is not None and (best is None or (score, lr) < (table[best]["score"], lrs[best])):
             best = k
     return table, best
 
 
-def hessian(surface, point, still=STATIONARY):
+def hessian_at(surface, point, still=STATIONARY):
     """The exact 2x2 Hessian at `point` by Paddle autograd (float64), its eigenvalues and a verdict.
 
     The verdict is the shape of f there; `stationary` says whether the point is also (nearly) a
@@ -295,11 +242,11 @@ def hessian(surface, point, still=STATIONARY):
         newton = float(np.linalg.norm(np.linalg.solve(h, g))) if g.any() else 0.0
     except np.linalg.LinAlgError:  # singular (flat): moving unless the gradient is zero
         newton = math.inf
-    return {"hessian": h.tolist(), "eigenvalues": [float(v) for v in eig], "verdict": verdict(eig),
+    return {"hessian": h.tolist(), "eigenvalues": [float(v) for v in eig], "verdict": shape_verdict(eig),
             "grad_norm": float(np.linalg.norm(g)), "stationary": newton <= still}
 
 
-def verdict(eigenvalues):
+def shape_verdict(eigenvalues):
     """minimum (both positive), maximum (both negative), saddle (one of each), flat (one ~ 0)."""
     lo, hi = sorted(float(v) for v in eigenvalues)
     tol = FLAT * max(1.0, abs(lo), abs(hi))
@@ -323,14 +270,14 @@ def _path(surface, name, lr, points, values, left, noise):
     if left is None:
         # with noise a path never settles: within sigma of a critical point counts as arrived
         still = max(STATIONARY, noise)
-        entry["end"] = dict(point=pts[-1].tolist(), f=float(f[-1]), **hessian(surface, pts[-1], still))
+        entry["end"] = dict(point=pts[-1].tolist(), f=float(f[-1]), **hessian_at(surface, pts[-1], still))
     else:
         entry["end"] = {"point": pts[-1].tolist(), "f": float(f[-1]), "verdict": "diverged"}
     return entry
 
 
 def run_surface(surface, optimizers, *, steps=None, start=None, lr=None, overrides=None,
-                noise=0.0, seed=0, bar=None):
+                noise=0.0, seed=0, lr_rule="path", bar=None):
     """Everything paths.json holds for one surface (a plain dict: it is the file's content)."""
     start = check_start(start, surface)
     steps = surface.steps if steps is None else steps
@@ -340,14 +287,15 @@ def run_surface(surface, optimizers, *, steps=None, start=None, lr=None, overrid
            "minima": [list(m) for m in surface.minima], "saddles": [list(s) for s in surface.saddles],
            "f_star": surface.f_star, "lesson": surface.lesson, "start": start, "steps": steps,
            "noise": float(noise), "seed": seed, "lr_rule": "auto" if lr is None else "given",
-           "lr_grid": LR_GRID if lr is None else None, "reached_threshold": REACHED,
+           "lr_grid": LR_GRID if lr is None else None, "lr_score": lr_rule if lr is None else None,
+           "reached_threshold": REACHED,
            "paddle": paddle.__version__, "optimizers": [],
-           "critical_points": [dict(point=list(c), kind=k, **hessian(surface, c))
+           "critical_points": [dict(point=list(c), kind=k, **hessian_at(surface, c))
                                for k, cs in (("minimum", surface.minima), ("saddle", surface.saddles))
                                for c in cs]}
     for name in optimizers:
         points, values = run_trials(surface, name, lrs, start, steps, noise, seed, per_opt[name])
-        table, best = choose_lr(lrs, points, values, surface.box)
+        table, best = best_trial(lrs, points, values, surface.box, surface.f_star, lr_rule)
         k = 0 if best is None else best  # every trial rejected: show the smallest lr, marked diverged
         entry = _path(surface, name, lrs[k], points[:, k], values[:, k], table[k]["left_box_at"], noise)
         entry.update(overrides=per_opt[name], trials=table)
@@ -357,10 +305,8 @@ def run_surface(surface, optimizers, *, steps=None, start=None, lr=None, overrid
     return run
 
 
-def _check_request(surface, optimizers, steps, start, lr, opt, noise, seed, animate, out, formats):
-    """Every option checked before anything runs or is written: (surfaces, optimizers, lr, formats)."""
-    from paddle_mnist.analysis.style import parse_formats  # analysis imports this module: import late
-
+def check_request(surface, optimizers, steps, start, lr, opt, noise, seed, out, lr_rule="path"):
+    """Every option checked before anything runs or is written: (surfaces, optimizers, lr)."""
     names = check_surfaces(surface)
     if isinstance(optimizers, str):
         optimizers = [o.strip() for o in optimizers.split(",") if o.strip()]
@@ -372,47 +318,35 @@ def _check_request(surface, optimizers, steps, start, lr, opt, noise, seed, anim
         check_steps(steps)
     check_noise_seed(noise, seed)
     lr = check_lr(lr)
-    formats = parse_formats(formats)
-    if animate and out is None:
-        raise ConfigError("--animate needs an output directory (out=...) for the GIF")
+    check_lr_rule(lr_rule)
     for name in names:
         check_start(start, SURFACES[name])
     split_overrides(optimizers, opt)
     if out is not None:
         ensure_writable_dir(out)
-    return names, list(optimizers), lr, formats
+    return names, list(optimizers), lr
 
 
 def paths(surface="ravine", optimizers=DEFAULT_OPTIMIZERS, *, steps=None, start=None, lr="auto",
-          opt=None, noise=0.0, seed=0, animate=False, out=None, formats=("png",), show=False,
-          progress=True):
-    """Optimizer paths on one surface or several (``surface="all"``).
+          opt=None, noise=0.0, seed=0, out=None, progress=True, lr_rule="path"):
+    """Optimizer paths on one surface or several (``surface="all"``); draws nothing.
 
-    Returns ``{"runs": {surface: run}, "figures": {surface: Figure}, "files": [...]}``; each run is
-    what ``OUT/paths_<surface>.json`` holds. With ``out``, also writes the JSON, the figure
-    (``paths_<surface>.png``) and with ``animate`` a GIF; without it, nothing is written.
+    Returns ``{"runs": {surface: run}, "files": [...]}``; each run is what ``OUT/paths_<surface>.json``
+    holds (``schemas.paths``), written only when ``out`` is given.
     ``opt`` = {"momentum": 0.5}: each key goes to every optimizer that has that option.
+    ``lr_rule``: how lr="auto" scores a learning rate, "path" (final plus mean f - f*) or "final".
     """
-    from paddle_mnist.analysis.paths import figure_paths, save_animation  # it imports this module
-    from paddle_mnist.analysis.style import save_figure
-
-    names, optimizers, lr, formats = _check_request(surface, optimizers, steps, start, lr, opt, noise, seed,
-                                                    animate, out, formats)
-    result = {"runs": {}, "figures": {}, "files": []}
+    names, optimizers, lr = check_request(surface, optimizers, steps, start, lr, opt, noise, seed, out, lr_rule)
+    result = {"runs": {}, "files": []}
     bar = tqdm(total=len(names) * len(optimizers), desc="paths", unit="optimizer", disable=not progress)
     try:
         for name in names:
             bar.set_postfix_str(name)
             run = run_surface(SURFACES[name], optimizers, steps=steps, start=start, lr=lr,
-                              overrides=opt, noise=noise, seed=seed, bar=bar)
+                              overrides=opt, noise=noise, seed=seed, lr_rule=lr_rule, bar=bar)
             result["runs"][name] = run
-            result["figures"][name] = fig = figure_paths(run, show=show)
             if out is not None:
-                path = os.path.join(out, f"paths_{name}.json")
-                write_json(path, run)
-                result["files"] += [path] + save_figure(fig, out, f"paths_{name}", formats)
-                if animate:
-                    result["files"].append(save_animation(run, os.path.join(out, f"paths_{name}.gif")))
+                result["files"].append(write_paths(out, run))
     finally:
         bar.close()
     return result

@@ -9,7 +9,7 @@ DeepOBS step, the best lr of each optimizer is rerun with S fresh seeds, so the 
 setting and not the lucky draw that won the tuning.
 
 Layout of OUT: ``trials/`` (the sweep of all trials), ``final/`` (the seed reruns), ``tune.json``
-(see ``paddle_mnist.analysis.tune``), the figures and ``tune.md``.
+(``schemas.tune``); ``paddle_mnist.tune`` then draws the figures and ``tune.md`` from it.
 """
 
 import math
@@ -17,19 +17,16 @@ import os
 
 import numpy as np
 
-from paddle_mnist.analysis.style import parse_formats
-from paddle_mnist.analysis.tune import CHANCE, COURSE_LR, TUNE_FILE, TUNE_SCHEMA, draw, save
 from paddle_mnist.runners.compare import compare
 from paddle_mnist.core.config import SEED_MAX, TrainConfig, config_id
 from paddle_mnist.core.errors import ConfigError, DataError, PaddleMnistError
-from paddle_mnist.core.files import write_json
 from paddle_mnist.core.optim import OPTIMIZERS, check_optimizer
 from paddle_mnist.schemas.run import FINISHED, find_records
+from paddle_mnist.schemas.tune import CHANCE, COURSE_LR, FINAL, SCHEMA, TRIALS, write_tune
 
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "adagrad", "adam")
 DEFAULT_RANGE = (1e-5, 10.0)  # wide on purpose: no optimizer is helped by the author's prior
 LR_DIGITS = 3  # trial lrs are rounded to 3 significant digits: readable run names
-TRIALS, FINAL = "trials", "final"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,7 +239,7 @@ def table_rows(optimizers, final_records, course):
 
 def _sweep(grids, out, sweep, what):
     """One `compare` over a list of grids (one per optimizer), into `out`: (records, runs skipped)."""
-    result = compare(grid=grids, out=out, plot=False, **sweep)
+    result = compare(grid=grids, out=out, **sweep)
     if result["failed"]:  # Ray runs whose worker died past the retries: no result to tune on
         raise PaddleMnistError(f"{len(result['failed'])} of {len(result['records'])} {what} runs failed "
                                f"(their Ray worker died past the retries): {', '.join(result['failed'])}; "
@@ -299,7 +296,7 @@ def check_tune_arguments(optimizers, budget, lr_range, final_seeds, seed, shared
 
 def tune(optimizers=DEFAULT_OPTIMIZERS, *, budget=8, lr_range=None, epochs=3, final_seeds=3, seed=0,
          data=None, out=None, jobs=None, executor="local", executor_options=None, course_dirs=(),
-         plot=True, formats=("png",), show=False, progress=True, **shared_fields):
+         progress=True, **shared_fields):
     """Tune every optimizer with the same budget, rerun each one's best lr over seeds; return it all.
 
     ``lr_range``: "LO:HI" (default 1e-5:10) or per optimizer "adam=LO:HI,...". Trials train with
@@ -309,13 +306,11 @@ def tune(optimizers=DEFAULT_OPTIMIZERS, *, budget=8, lr_range=None, epochs=3, fi
     `compare` of the course's experiments); the trials and reruns are always looked in. Other
     keywords are TrainConfig fields every run shares (``batch_size=100``, ``model="mlp"``, ...).
 
-    Returns ``{"tune": the content of OUT/tune.json, "figures": {name: Figure}, "table": markdown,
-    "skipped_figures": {name: why}, "files": [paths], "out": OUT, "skipped": finished runs not run
-    again}``.
+    Returns ``{"tune": the content of OUT/tune.json, "files": [its path], "out": OUT, "skipped":
+    finished runs not run again}``; ``paddle_mnist.tune`` also draws.
     """
     names, ranges = check_tune_arguments(optimizers, budget, lr_range, final_seeds, seed, shared_fields,
                                          course_dirs)
-    formats = parse_formats(formats)
     trial_lrs = sample_lrs(ranges, budget, seed)
     out = out or os.path.join("work", "tune")
     sweep = dict(epochs=epochs, data=data, jobs=jobs, progress=progress, executor=executor,
@@ -330,16 +325,13 @@ def tune(optimizers=DEFAULT_OPTIMIZERS, *, budget=8, lr_range=None, epochs=3, fi
     trial_records, skipped = _sweep([{"optimizer": [n], "lr": lrs} for n, lrs in trial_lrs.items()],
                                     os.path.join(out, TRIALS), dict(sweep, seed=seed), "trial")
     settings["data_sha256"] = trial_records[0]["data"].get("sha256")
-    result = {"schema": TUNE_SCHEMA, "settings": settings,
+    result = {"schema": SCHEMA, "settings": settings,
               "optimizers": _trials_part(trial_lrs, trial_records), "table": []}
-    write_json(os.path.join(out, TUNE_FILE), result)  # the trials are worth keeping on their own
+    write_tune(out, result)  # the trials are worth keeping on their own
 
     grids = [{"optimizer": [n], "lr": [e["chosen_lr"]], "seed": final_seed_list}
              for n, e in result["optimizers"].items()]
     final_records, skipped_final = _sweep(grids, os.path.join(out, FINAL), sweep, "final")
     _add_finals(result, trial_records, final_records, course_dirs)
-    write_json(os.path.join(out, TUNE_FILE), result)
-
-    drawn = draw(result, out, figures=plot, show=show)
-    return {"tune": result, **drawn, "files": save(drawn, out, formats), "out": out,
-            "skipped": skipped + skipped_final}
+    path = write_tune(out, result)
+    return {"tune": result, "files": [path], "out": out, "skipped": skipped + skipped_final}

@@ -7,14 +7,17 @@ Layout of ``record.json`` (schema ``paddle_mnist.run/1``)::
     name          run name, e.g. "adam-lr0.01-bs100-s0"
     status        "running" | "completed" | "diverged" | "stopped_early" | "interrupted" | "failed"
                   ("failed": a sweep's Ray worker died past its retries; then failure = {reason})
-    config        every TrainConfig field (optimizer, lr, epochs, batch_size, seed, ...)
+    config        every TrainConfig field (optimizer, lr, epochs, batch_size, seed, ...), as used
+    defaults      {field: why}: fields the caller left out and the value chosen for them, e.g.
+                  {"lr": "lr 1: adadelta's usual learning rate ..."}; {} when all were given
     config_id     hash of the config fields that change the result (not out/resume/device)
     data          {path, sha256, sizes: {train, valid, eval}, pixel_range, synthetic}
     fairness      {init_weights_sha256, batch_order_sha256}: equal across a fair comparison
     environment   {paddle_mnist, paddle, python, numpy, device, threads, cpus, platform}
     steps_per_epoch  batches per epoch
     steps         {loss: [...], lr: [...]}: one entry per optimizer step, in order
-    epochs        [{epoch, train_loss, train_acc, valid_loss, valid_acc, lr, seconds}, ...]
+    epochs        [{epoch, train_loss, train_acc, valid_loss, valid_acc, lr, seconds, train_seconds}, ...]
+                  (seconds: the whole epoch with validation; train_seconds: its steps alone)
     best          {epoch, valid_acc} of the best checkpoint, or null
     eval          {loss, acc} on the eval split with the best checkpoint, or null
     divergence    null, or {step, reason}
@@ -36,6 +39,21 @@ RECORD_FILE = "record.json"
 STATUSES = ("running", "completed", "diverged", "stopped_early", "interrupted", "failed")
 FINISHED = ("completed", "diverged", "stopped_early")
 
+# What the analysis side needs to know of ``config`` without importing Paddle (core/config.py, where
+# TrainConfig declares these, imports it): the fields that change what a run computes, in declaration
+# order; the others (where it wrote, on which device, ...); the short names in run labels; the names
+# ``config.optimizer`` takes, in the optimizer table's order. tests/test_layers.py checks that they
+# equal TrainConfig's and core.optim.OPTIMIZERS.
+RESULT_FIELDS = ("model", "optimizer", "lr", "batch_size", "epochs", "seed", "schedule", "warmup_steps",
+                 "schedule_args", "loss", "weight_decay", "grad_clip", "opt_args", "lr_groups", "patience",
+                 "train_images")
+NOT_RESULT_FIELDS = ("data", "out", "device", "threads", "resume", "visualdl", "wandb", "sharpness_every",
+                     "sharpness_images", "trajectory")
+SHORT = {"lr": "lr", "batch_size": "bs", "epochs": "ep", "seed": "s", "warmup_steps": "warm", "weight_decay": "wd",
+         "grad_clip": "clip", "patience": "pat", "train_images": "ntrain"}
+OPTIMIZER_NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "amsgrad", "adamax",
+                   "adamw", "radam", "nadam")
+
 
 def is_finished(record):
     """True when the run ended and its record holds all it owes: a completed or early-stopped run
@@ -51,6 +69,12 @@ def finite_or_none(x):
     """A float for JSON: NaN and infinities become null."""
     x = float(x)
     return x if math.isfinite(x) else None
+
+
+def output_name(prefix, weights):
+    """The name of a measurement a tool writes into a run folder: ``hessian`` for the best weights,
+    ``hessian-last`` / ``hessian-init`` for the others (then .json, .png)."""
+    return prefix if weights == "best" else f"{prefix}-{weights}"
 
 
 def save_record(run_dir, record):

@@ -25,6 +25,7 @@ inspect), ``cache`` (parsed arrays kept on disk), ``batching`` (batches, ``load_
 of this code may skip it).
 """
 
+from paddle_mnist.core.data import batching
 from paddle_mnist.core.data.batching import batches, epoch_order, load_data
 from paddle_mnist.core.data.cache import CACHE_VERSION, cache_root
 from paddle_mnist.core.data.coursejson import GZIP_MAGIC, SPLITS, read_course_json, write_course_json
@@ -36,8 +37,6 @@ from paddle_mnist.core.data.sources import (LOCAL_FILE, MODE_ALIASES, SYNTHETIC_
 def __getattr__(name):
     """``MnistDataset`` is made on first use, so that importing the data package does not import paddle."""
     if name == "MnistDataset":
-        from paddle_mnist.core.data import batching
-
         cls = batching.MnistDataset
         globals()["MnistDataset"] = cls
         return cls
