@@ -100,11 +100,13 @@ def one_error_line(res):
 # ----------------------------------------------------------------------------- load_image
 
 
-def test_load_image_keeps_mnist_like_digits_and_inverts_drawings(tmp_path):
+def test_load_image_the_course_way_keeps_mnist_like_digits_and_inverts_drawings(tmp_path):
+    # preprocess="course": the whole image resized (the MNIST way is tested in test_own_digits.py)
     digit = synthetic_digits(1, seed=3)[0][0]
     Image.fromarray(digit).save(tmp_path / "light.png")
     Image.fromarray(255 - digit).save(tmp_path / "dark.png")
-    light, dark = load_image(tmp_path / "light.png"), load_image(str(tmp_path / "dark.png"))
+    light = load_image(tmp_path / "light.png", preprocess="course")
+    dark = load_image(str(tmp_path / "dark.png"), preprocess="course")
     assert light.shape == (1, 1, 28, 28) and light.dtype == np.float32
     np.testing.assert_allclose(light[0, 0], digit / 255.0, atol=1e-6)  # as is: just scaled to [0, 1]
     np.testing.assert_allclose(dark, light, atol=1e-6)  # dark-on-light turned around
@@ -112,14 +114,14 @@ def test_load_image_keeps_mnist_like_digits_and_inverts_drawings(tmp_path):
     # a bigger black-on-white JPEG-like RGB drawing is resized to 28×28 and inverted
     big = np.full((112, 112, 3), 255, np.uint8)
     big[20:92, 50:62] = 0  # a thick vertical stroke: a "1"
-    x = load_image(Image.fromarray(big))[0, 0]
+    x = load_image(Image.fromarray(big), preprocess="course")[0, 0]
     assert x.shape == (28, 28)
     assert x[14, 14] > 0.9 and x[2, 2] < 0.05 and x[14, 3] < 0.05  # bright stroke, dark background
 
     # black strokes on a transparent background: composited on white, then inverted
     rgba = np.zeros((28, 28, 4), np.uint8)
     rgba[5:23, 13:15] = (0, 0, 0, 255)
-    y = load_image(Image.fromarray(rgba, "RGBA"))[0, 0]
+    y = load_image(Image.fromarray(rgba, "RGBA"), preprocess="course")[0, 0]
     assert y[10, 13] > 0.9 and y[0, 0] < 0.05
 
 

@@ -2,9 +2,11 @@
 
 import os
 
+from paddle_mnist.analysis.digits import figure_seen
+from paddle_mnist.analysis.style import save_figure
 from paddle_mnist.core.files import ensure_writable_dir
-from paddle_mnist.runners.predict import (EXPORT_FORMATS, export, how_to_load, load_checkpoint, load_image,
-                                    predict, save_seen, seen_paths)
+from paddle_mnist.core.images import PREPROCESS, load_gray
+from paddle_mnist.runners.predict import EXPORT_FORMATS, export, how_to_load, load_checkpoint, load_image, predict
 from paddle_mnist.core.model import MODELS
 
 
@@ -12,14 +14,20 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "predict",
         help="predict the digit in your own PNG/JPEG images",
-        description="Predict the digit in each image with a trained network. Images are read like "
-        "the course does (grayscale, 28x28, [0, 1]); a dark digit on a light background is "
-        "inverted automatically. Weights are checked before they are read: a file that would run "
-        "code is refused.",
+        description="Predict the digit in each image with a trained network. Images are read the way "
+        "MNIST was made (--preprocess mnist, default): grayscale, a light background inverted, cropped "
+        "to the ink, the longer side scaled to 20 px, the centre of mass put at the centre of 28x28; "
+        "so a digit drawn anywhere on a canvas of any size is read like the training digits. "
+        "--preprocess course: the course's plain resize of the whole image to 28x28. Weights are "
+        "checked before they are read: a file that would run code is refused.",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files of one digit each")
     _checkpoint_args(p)
-    p.add_argument("--show", metavar="DIR", help="save a PNG per image of what the network saw and its top-3 guesses")
+    p.add_argument("--preprocess", choices=PREPROCESS, default="mnist",
+                   help="mnist: crop to the ink, 20 px, centre of mass at the centre, as MNIST was made "
+                        "(default); course: resize the whole image to 28x28, as the course does")
+    p.add_argument("--show", metavar="DIR", help="save DIR/<image>.png per image: your image, the 28x28 input "
+                                                 "the network saw, and its guesses")
     p.set_defaults(func=run_predict)
 
     p = subparsers.add_parser(
@@ -53,18 +61,31 @@ def _checkpoint_args(p):
 
 def run_predict(args):
     net, name = load_checkpoint(args.checkpoint, args.model)
-    images = [load_image(path) for path in args.images]  # a bad file stops here, before any output
+    # a bad file (unreadable, no ink) stops here, before any output
+    images = [load_image(path, args.preprocess) for path in args.images]
     if args.show:
         ensure_writable_dir(args.show, "--show")  # before any prediction is printed
-    results = predict(net, args.images)
-    seen = seen_paths(args.show, args.images) if args.show else [None] * len(images)
-    for image, result, seen_path in zip(images, results, seen):
+    results = predict(net, args.images, preprocess=args.preprocess)
+    seen = seen_names(args.images) if args.show else [None] * len(images)
+    for path, image, result, name in zip(args.images, images, results, seen):
         line = f"{result['file']}: {result['digit']} ({result['prob']:.1%})"
-        if seen_path:
-            save_seen(seen_path, image, result)
-            line += f"  [saw: {seen_path}]"
+        if name:
+            fig = figure_seen(image, result, original=load_gray(path), preprocess=args.preprocess)
+            (saved,) = save_figure(fig, args.show, name)
+            line += f"  [saw: {saved}]"
         print(line)
     return 0
+
+
+def seen_names(paths):
+    """One figure name per input, its file's stem, made unique when two inputs share a stem."""
+    names, used = [], set()
+    for i, path in enumerate(paths):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        name = stem if stem not in used else f"{stem}-{i}"
+        used.add(name)
+        names.append(name)
+    return names
 
 
 def run_export(args):

@@ -3,7 +3,7 @@
 import os
 
 from paddle_mnist.cli.common import STATUS_EXIT, add_config_arguments, config_from_args, stop_on_sigterm
-from paddle_mnist.core.config import run_name
+from paddle_mnist.core.config import lr_default_note, run_name
 from paddle_mnist.runners.train import train
 
 
@@ -26,6 +26,8 @@ def summary_line(record):
 
 def run_train(args):
     config = config_from_args(args, resume=args.resume)
+    if config.lr is None:
+        print(lr_default_note(config), flush=True)  # the first line: which lr this run uses, and why
     config.out = args.out or os.path.join("work", "runs", run_name(config))
     stop_on_sigterm()
     record = train(config, progress=not args.quiet)

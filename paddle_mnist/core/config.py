@@ -11,16 +11,17 @@ import hashlib
 import json
 import math
 import typing
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Optional
 
 from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.core.loss import LOSSES
 from paddle_mnist.core.model import MODELS
-from paddle_mnist.core.optim import check_optimizer, optimizer_keywords, parse_overrides
+from paddle_mnist.core.optim import OPTIMIZERS, check_optimizer, optimizer_keywords, parse_overrides
 from paddle_mnist.core.schedules import SCHEDULES, build_schedule, step_after_batch, step_after_epoch
 
 SEED_MAX = 2**32 - 1  # every seed both Paddle versions and numpy's generator accept
+COURSE_LR = 0.01  # the course compares its optimizers at this lr: compare's runs without --lr/--lrs
 
 
 # ---- checks: each returns nothing and raises ConfigError naming the flag ----
@@ -104,7 +105,9 @@ class TrainConfig:
                        plural="models", check=_one_of(MODELS))
     optimizer: str = _spec("sgd", "optimizer by name, see `paddle-mnist optimizers` (default: sgd)",
                            plural="optimizers", check=_optimizer)
-    lr: float = _spec(0.01, "learning rate (default: 0.01)", short="lr", plural="lrs", check=_number())
+    lr: Optional[float] = _spec(None, "learning rate (default: the optimizer's usual lr, the 'typical lr' column of "
+                                "`paddle-mnist optimizers`, e.g. sgd 0.1, adam 0.001, adadelta 1.0)",
+                                short="lr", plural="lrs", check=_number())
     batch_size: int = _spec(100, "images per step (default: 100)", short="bs", plural="batch_sizes",
                             check=_number(integer=True))
     epochs: int = _spec(5, "passes over the training split (default: 5)", short="ep", check=_number(integer=True))
@@ -158,7 +161,8 @@ class TrainConfig:
             if key not in valid:
                 raise ConfigError(f"--opt {key}: optimizer {self.optimizer!r} has no option {key!r}; "
                                   f"valid: {', '.join(valid)}")
-        check_schedule(self, steps_per_epoch or self.warmup_steps + 1, whole_run=steps_per_epoch is not None)
+        check_schedule(resolve_lr(self), steps_per_epoch or self.warmup_steps + 1,
+                       whole_run=steps_per_epoch is not None)
         return self
 
 
@@ -211,15 +215,34 @@ def _args_text(config):
     return items + " " if items else ""
 
 
+def resolve_lr(config):
+    """The config with its lr filled in: no lr (None) means the optimizer's usual lr (OPTIMIZERS'
+    typical_lr). The one place this default is applied: train, config_id and run_name go through
+    it, so `--optimizer adadelta` and `--optimizer adadelta --lr 1` are the same run, same id."""
+    if config.lr is not None:
+        return config
+    check_optimizer(config.optimizer, option="--optimizer")
+    return replace(config, lr=OPTIMIZERS[config.optimizer].typical_lr)
+
+
+def lr_default_note(config):
+    """One line saying which lr a config without one will use, or None when it names its lr."""
+    if config.lr is not None:
+        return None
+    lr = resolve_lr(config).lr
+    return (f"lr {lr:g}: {config.optimizer}'s usual learning rate (no --lr given; the 'typical lr' column "
+            f"of `paddle-mnist optimizers`)")
+
+
 def config_id(config):
     """A short hash of the fields that decide the result: equal ids, equal curves (same data)."""
-    d = {k: v for k, v in asdict(config).items() if k in RESULT_FIELDS}
+    d = {k: v for k, v in asdict(resolve_lr(config)).items() if k in RESULT_FIELDS}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def run_name(config):
     """A readable default name, e.g. ``adam-lr0.001-s0``."""
-    return f"{config.optimizer}-lr{config.lr:g}-s{config.seed}"
+    return f"{config.optimizer}-lr{resolve_lr(config).lr:g}-s{config.seed}"
 
 
 def as_config(config):

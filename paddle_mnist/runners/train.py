@@ -18,7 +18,8 @@ import paddle
 
 from paddle_mnist.core import runtime
 from paddle_mnist.core.checkpoints import BEST_PARAMS, LAST_CHECKPOINT, load_state, save_best, save_last
-from paddle_mnist.core.config import TrainConfig, as_config, config_id, run_name  # noqa: F401  (course names)
+from paddle_mnist.core.config import (TrainConfig, as_config, config_id, lr_default_note,  # noqa: F401  (course names)
+                                      resolve_lr, run_name)
 from paddle_mnist.core.data import epoch_order, load_dataset
 from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.core.files import ensure_writable_dir
@@ -46,12 +47,14 @@ def train(config, *, data=None, progress=True, name=None, on_save=None, on_steps
     """
     # Paddle names parameters from a global counter (conv2d_7.w_0, ...) and keys the optimizer's
     # state by those names: a fresh counter per run lets a checkpoint resume in any process.
+    config = as_config(config)
+    defaults = {"lr": lr_default_note(config)} if config.lr is None else {}  # said in the record
     with paddle.utils.unique_name.guard():
-        return _train(as_config(config).check(), data, progress, name, on_save or (lambda out: None),
+        return _train(resolve_lr(config).check(), data, progress, name, on_save or (lambda out: None), defaults,
                       on_steps or (lambda record: None))
 
 
-def _train(config, data, progress, name, on_save, on_steps):
+def _train(config, data, progress, name, on_save, defaults, on_steps):
     if config.trajectory and not config.out:
         raise ConfigError("--trajectory needs a run folder (--out): the weights are saved there")
     if config.threads:
@@ -69,6 +72,7 @@ def _train(config, data, progress, name, on_save, on_steps):
          "batch_order_sha256": batch_order_hash(len(data.train.labels), config.batch_size, config.seed,
                                                 config.epochs)},
         runtime.environment(device, config.threads), steps_per_epoch)
+    record["defaults"] = defaults  # {field: why its value was chosen} for fields the caller left out
     if out and config.resume:
         record = resume_from(out, record, run.model, run.optimizer)
     trackers = open_trackers(record["config"], record["name"])
@@ -129,7 +133,8 @@ def run_epochs(config, run, data, record, trackers, progress, on_save, on_steps,
             log.loss_sum, log.correct = 0.0, 0
             ok = train_epoch(run.model, run.optimizer, run.schedule, run.loss_fn, batches_of(epoch), log,
                              on_step=lambda: (bar.update(1), path.on_step()))
-            run.train_seconds += time.perf_counter() - epoch_start
+            train_time = time.perf_counter() - epoch_start  # the steps alone (time to target reads it)
+            run.train_seconds += train_time
             if not ok:
                 return "diverged", None
             valid_loss, valid_acc = evaluate(run.model, data.valid, run.loss_fn)
@@ -137,7 +142,7 @@ def run_epochs(config, run, data, record, trackers, progress, on_save, on_steps,
             n_train = len(data.train.labels)
             metrics = {"epoch": epoch + 1, "train_loss": log.loss_sum / n_train, "train_acc": log.correct / n_train,
                        "valid_loss": valid_loss, "valid_acc": valid_acc, "lr": record["steps"]["lr"][-1],
-                       "seconds": time.perf_counter() - epoch_start}
+                       "seconds": time.perf_counter() - epoch_start, "train_seconds": train_time}
             record["epochs"].append({k: finite_or_none(v) if isinstance(v, float) else v for k, v in metrics.items()})
             trackers.log_epoch(epoch + 1, metrics)
             show()
