@@ -12,7 +12,7 @@ import math
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from paddle_mnist.analysis.runs import (as_runs, canon, group_label, is_diverged, seeds_note, seeds_title,
+from paddle_mnist.analysis.runs import (as_runs, canon, group_label, run_diverged, seeds_note, seeds_title,
                                         step_losses)
 from paddle_mnist.analysis.lang import localized, translator
 from paddle_mnist.analysis.style import (DIVERGED, LR_MARKERS, diverged_handle, figure_legend, grid, label_grid,
@@ -204,7 +204,7 @@ def _draw_mean(ax, group, mode, window, look, style, label):
             marker=marker, markevery=(start, every), markersize=5, markerfacecolor="white")
     for r, curve in zip(group.runs, curves):
         ok = np.flatnonzero(np.isfinite(curve))
-        if is_diverged(r) and ok.size:  # a × on the last finite loss
+        if run_diverged(r) and ok.size:  # a × on the last finite loss
             xd = _x_values(r, curve.size, mode)[ok[-1]]
             ax.plot([xd], [curve[ok[-1]]], zorder=5, gid="diverged", **DIVERGED)
     return mean

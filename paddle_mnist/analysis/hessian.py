@@ -14,7 +14,7 @@ from paddle_mnist.analysis.lang import localized, translator
 from paddle_mnist.analysis.style import new_figure, optimizer_colours, optimizer_markers
 from paddle_mnist.core.files import read_json
 from paddle_mnist.core.numbers import is_zero, significant, value_text, with_error
-from paddle_mnist.schemas.hessian import read_sweep
+from paddle_mnist.schemas.hessian import CRITICAL_TOL, read_sweep
 
 
 def _load(result):
@@ -110,6 +110,30 @@ def figure_sharpness(table, show=False, lang=None):
     if optimizers:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return fig
+
+
+def hessian_summary(result):
+    """One line: the eigenvalues (each to the digit its residual allows; a smallest one within the
+    solver's tolerance of 0 as '0 (within tolerance T)'), the verdict, and whether it applies."""
+    lam_max, lam_min = result["lambda_max"], result["lambda_min"]
+    zero = result.get("zero_tolerance", result["lanczos"]["tol"] * abs(lam_max))
+    res = result["residuals"]
+    bottom_error = res["bottom"][0] if lam_min == result["bottom_eigenvalues"][0] else res["top"][-1]
+    parts = [f"{result.get('run', 'model')}: λmax {with_error(lam_max, res['top'][0])}, "
+             f"λmin {value_text(lam_min, bottom_error, zero)}",
+             f"{result['verdict']} (tol {result['verdict_tol']:g}·λmax)"]
+    if result["trace"] is not None:
+        parts.append(f"trace {with_error(result['trace'], result['trace_stderr'])} (Hutchinson, ± 1 standard error "
+                     f"over {result['probes']} probes)")
+    step = result["gradient_norm"] / max(abs(lam_max), 1e-300) / max(result["weight_norm"], 1e-300)
+    if result["at_critical_point"]:
+        parts.append(f"at a critical point (‖g‖ {result['gradient_norm']:.2g})")
+    else:
+        parts.append(f"NOT at a critical point: ‖g‖ {result['gradient_norm']:.2g}, a 1/λmax step moves w by "
+                     f"{step:.2%} of ‖w‖ (rule ≤ {CRITICAL_TOL:.1%}), so the Hessian describes a slope")
+    parts.append(f"{result['hvp_count']} Hessian-vector products ({result['method'].replace('_', ' ')}, "
+                 f"{result['hvp_seconds']:.2g} s each)")
+    return "; ".join(parts)
 
 
 def sweep_table(table):

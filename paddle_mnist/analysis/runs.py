@@ -45,7 +45,7 @@ class Group:
 
     @property
     def diverged(self):
-        return [r for r in self.runs if is_diverged(r)]
+        return [r for r in self.runs if run_diverged(r)]
 
 
 @dataclass
@@ -62,11 +62,13 @@ class Runs:
 # values
 
 
-def is_diverged(record):
+def run_diverged(record):
+    """True for a run record that diverged (``core.loop.is_diverged`` is the trainer's test on losses)."""
     return record.get("status") == "diverged" or bool(record.get("divergence"))
 
 
-def is_number(x):
+def is_json_number(x):
+    """An int or float as JSON holds them (not True/False)."""
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
@@ -77,7 +79,7 @@ def canon(value):
 
 def value_key(value):
     """Sort numbers by value (50 before 100), then None, then everything else by its JSON text."""
-    if is_number(value):
+    if is_json_number(value):
         return (0, float(value), "")
     return (1, 0.0, "") if value is None else (2, 0.0, canon(value))
 
@@ -99,7 +101,7 @@ def last_epoch(record):
 
 def final_results(group):
     """(mean, std) of the final valid accuracy and loss over the group's runs that did not diverge."""
-    finals = [last_epoch(r) for r in group.runs if not is_diverged(r)]
+    finals = [last_epoch(r) for r in group.runs if not run_diverged(r)]
     accs = [e["valid_acc"] for e in finals if e.get("valid_acc") is not None]
     losses = [e["valid_loss"] for e in finals if e.get("valid_loss") is not None]
 
@@ -136,20 +138,20 @@ def _check_record(record, where):
         raise bad("'config' is not an object")
     if not isinstance(config.get("optimizer"), str):
         raise bad("config.optimizer is not a string")
-    if not is_number(config.get("lr")):
+    if not is_json_number(config.get("lr")):
         raise bad("config.lr is not a number")
     for key in ("data", "steps", "fairness", "eval", "timing"):
         if not (isinstance(record.get(key), dict) or (key != "data" and record.get(key) is None)):
             raise bad(f"{key!r} is not an object")
     losses = (record.get("steps") or {}).get("loss", [])
-    if not isinstance(losses, list) or not all(x is None or is_number(x) for x in losses):
+    if not isinstance(losses, list) or not all(x is None or is_json_number(x) for x in losses):
         raise bad("steps.loss is not a list of numbers/nulls")
     epochs = record.get("epochs") or []
     if not isinstance(epochs, list) or not all(isinstance(e, dict) for e in epochs):
         raise bad("'epochs' is not a list of objects")
     for e in epochs:
         for key in ("train_loss", "train_acc", "valid_loss", "valid_acc"):
-            if not (e.get(key) is None or is_number(e.get(key))):
+            if not (e.get(key) is None or is_json_number(e.get(key))):
                 raise bad(f"epochs[].{key} is not a number")
     spe = record.get("steps_per_epoch")
     if not (spe is None or (isinstance(spe, int) and spe > 0)):

@@ -4,12 +4,11 @@ trained run (paddle_mnist.api.hessian, hessian_sweep and landscape) from the com
 import os
 import re
 
-from paddle_mnist.analysis.hessian import sweep_table
+from paddle_mnist.analysis.hessian import hessian_summary, sweep_table
 from paddle_mnist.analysis.style import parse_formats
 from paddle_mnist.api import hessian, hessian_sweep, landscape
 from paddle_mnist.cli.common import EXIT_OK, add_lang_argument
 from paddle_mnist.core.errors import DataError
-from paddle_mnist.runners.hessian import summary_line
 from paddle_mnist.schemas.landscape import KINDS
 from paddle_mnist.schemas.run import RECORD_FILE
 
@@ -86,7 +85,7 @@ def run_hessian(args):
                    workers=args.workers, formats=formats, progress=not args.quiet, lang=args.lang)
     if _is_run(args.run_dir):
         result = hessian(args.run_dir, **options)
-        print(summary_line(result))
+        print(hessian_summary(result))
     else:
         result = hessian_sweep(args.run_dir, **options)
         print(sweep_table(result["table"]))

@@ -25,15 +25,13 @@ from paddle_mnist.core.progress import tqdm
 from paddle_mnist.core import checks
 from paddle_mnist.core.checks import whole
 from paddle_mnist.core.errors import DataError, PaddleMnistError
-from paddle_mnist.core.numbers import value_text, with_error
 from paddle_mnist.runners.hvp import FD_FLOOR, FD_STEP, METHODS, VERSION, HessianOperator
-from paddle_mnist.schemas.hessian import SCHEMA, read_result, sweep_row, write_result, write_sweep
+from paddle_mnist.schemas.hessian import (CRITICAL_TOL, SCHEMA, VERDICT_TOL, read_result, sweep_row, write_result,
+                                          write_sweep)
 from paddle_mnist.schemas.run import load_record
 from paddle_mnist.schemas.sweep import run_dirs
 from paddle_mnist.runners.runpoint import SUBSET_RULE, check_writable, load_run, subset_size
 
-VERDICT_TOL = 1e-2      # "minimum" when λmin ≥ −VERDICT_TOL·λmax: smaller negative values are noise
-CRITICAL_TOL = 1e-3     # "at a critical point" when ‖g‖/λmax ≤ CRITICAL_TOL·‖w‖ (see at_critical_point)
 LANCZOS_TOL = 1e-3      # eigsh's relative tolerance on each eigenvalue
 MAX_EIGENVALUES = 100  # --top, --bottom: more is a typo, or a full solve of hours
 MAX_PROBES = 10_000     # --probes: the trace's standard error falls as 1/sqrt(probes)
@@ -194,30 +192,6 @@ def hessian(run_dir, *, weights="best", images=None, top=3, bottom=3, probes=50,
     if write:
         result["files"] = [write_result(run_dir, result)]
     return result
-
-
-def summary_line(result):
-    """One line: the eigenvalues (each to the digit its residual allows; a smallest one within the
-    solver's tolerance of 0 as '0 (within tolerance T)'), the verdict, and whether it applies."""
-    lam_max, lam_min = result["lambda_max"], result["lambda_min"]
-    zero = result.get("zero_tolerance", LANCZOS_TOL * abs(lam_max))
-    res = result["residuals"]
-    bottom_error = res["bottom"][0] if lam_min == result["bottom_eigenvalues"][0] else res["top"][-1]
-    parts = [f"{result.get('run', 'model')}: λmax {with_error(lam_max, res['top'][0])}, "
-             f"λmin {value_text(lam_min, bottom_error, zero)}",
-             f"{result['verdict']} (tol {result['verdict_tol']:g}·λmax)"]
-    if result["trace"] is not None:
-        parts.append(f"trace {with_error(result['trace'], result['trace_stderr'])} (Hutchinson, ± 1 standard error "
-                     f"over {result['probes']} probes)")
-    step = result["gradient_norm"] / max(abs(lam_max), 1e-300) / max(result["weight_norm"], 1e-300)
-    if result["at_critical_point"]:
-        parts.append(f"at a critical point (‖g‖ {result['gradient_norm']:.2g})")
-    else:
-        parts.append(f"NOT at a critical point: ‖g‖ {result['gradient_norm']:.2g}, a 1/λmax step moves w by "
-                     f"{step:.2%} of ‖w‖ (rule ≤ {CRITICAL_TOL:.1%}), so the Hessian describes a slope")
-    parts.append(f"{result['hvp_count']} Hessian-vector products ({result['method'].replace('_', ' ')}, "
-                 f"{result['hvp_seconds']:.2g} s each)")
-    return "; ".join(parts)
 
 
 def _reusable(run_dir, record, settings, weights):

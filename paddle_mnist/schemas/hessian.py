@@ -26,6 +26,8 @@ from paddle_mnist.core.files import read_json, write_json
 from paddle_mnist.schemas.run import output_name
 
 SCHEMA = "paddle_mnist.hessian/1"
+VERDICT_TOL = 1e-2      # "minimum" when λmin ≥ −VERDICT_TOL·λmax: smaller negative values are noise
+CRITICAL_TOL = 1e-3     # "at a critical point" when ‖g‖/λmax ≤ CRITICAL_TOL·‖w‖ (runners.hessian.at_critical_point)
 SWEEP_SCHEMA = "paddle_mnist.hessian_sweep/1"
 SWEEP_FILE = "hessian.json"  # SWEEP_DIR/hessian.json: the table `hessian SWEEP_DIR` writes
 SWEEP_COLUMNS = ("run", "lambda_max", "lambda_min", "zero_tolerance", "trace", "trace_stderr", "verdict",
