@@ -6,7 +6,6 @@ checked late, foreign weights, errors naming the wrong thing, unbounded readers,
 """
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -137,3 +136,107 @@ def test_sigterm_at_any_point_loses_no_evaluation(tmp_path, when):
     assert sorted(records) == ["adam-lr0.1", "sgd-lr0.1"]
     for name, r in records.items():
         assert r["status"] == "completed" and r["eval"]["acc"] is not None, name
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. options checked before any work; 4. weights checked where they are read; 5. errors name what
+# the user typed
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A linear run trained one epoch on a synthetic file of 300 training images (fewer than the
+    1,000 images hessian and landscape measure by default)."""
+    where = tmp_path_factory.mktemp("run")
+    data = where / "small.json.gz"
+    assert run_cli("data", "build", "--synthetic", "--sizes", "300,100,100", "--out", data, cwd=where).returncode == 0
+    proc = run_cli("train", "--model", "linear", "--epochs", "1", "--data", data, "--out", where / "run", "--quiet",
+                   cwd=where)
+    assert proc.returncode == 0, proc.stderr
+    return where / "run"
+
+
+def files_of(folder):
+    return sorted(p.name for p in Path(folder).iterdir())
+
+
+@pytest.mark.parametrize("args, words", [
+    (["hessian", "RUN", "--top", "10000"], ["--top", "10000", "from 1 to 100"]),
+    (["hessian", "RUN", "--bottom", "0"], ["--bottom", "not 0"]),
+    (["hessian", "RUN", "--probes", "100000000"], ["--probes"]),
+    (["hessian", "RUN", "--seed", "-1"], ["--seed", "-1"]),
+    (["landscape", "RUN", "--seed", "-1"], ["--seed", "-1"]),
+    (["hessian", "RUN", "--images", "301"], ["--images", "from 1 to 300", "301"]),
+    (["landscape", "RUN", "--images", "0"], ["--images", "not 0"]),
+])
+def test_exploring_options_are_refused_before_any_work(small_run, args, words):
+    before = files_of(small_run)
+    start = time.monotonic()
+    proc = run_cli(*[small_run if a == "RUN" else a for a in args], cwd=small_run.parent, timeout=120)
+    one_error_line(proc, *words)
+    assert time.monotonic() - start < 60
+    assert files_of(small_run) == before
+
+
+def test_hessian_and_landscape_default_to_the_whole_small_train_split(small_run):
+    """On a run with 300 training images, the default (1,000 images) becomes the whole split."""
+    proc = run_cli("hessian", small_run, "--top", "1", "--bottom", "1", "--probes", "0", "--quiet",
+                   cwd=small_run.parent, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((small_run / "hessian.json").read_text())
+    assert result["images"] == 300 and result["settings"]["images"] == 300
+    proc = run_cli("landscape", small_run, "--range", "-1:1:3", "--quiet", cwd=small_run.parent, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((small_run / "landscape-random.json").read_text())["images"] == 300
+
+
+def test_a_huge_synthetic_file_is_refused_by_a_bound(tmp_path):
+    out = tmp_path / "huge.json.gz"
+    proc = run_cli("data", "build", "--synthetic", "--sizes", "100000000,1,1", "--out", out, cwd=tmp_path, timeout=60)
+    one_error_line(proc, "--sizes", "100000000", "100000")
+    proc = run_cli("data", "build", "--synthetic", "--seed", "-1", "--out", out, cwd=tmp_path, timeout=60)
+    one_error_line(proc, "--seed", "-1")
+    assert files_of(tmp_path) == []
+
+
+@pytest.fixture(scope="module")
+def foreign_weights(small_run):
+    """The run's weights as NaN, as infinities, and as float16 (.safetensors each)."""
+    import numpy as np
+    import safetensors.numpy
+
+    weights = safetensors.numpy.load_file(str(small_run / "best.safetensors"))
+    files = {}
+    for kind, change in {"nan": lambda a: np.full_like(a, np.nan), "inf": lambda a: np.full_like(a, np.inf),
+                         "float16": lambda a: a.astype(np.float16)}.items():
+        files[kind] = small_run.parent / f"{kind}.safetensors"
+        safetensors.numpy.save_file({k: change(v) for k, v in weights.items()}, str(files[kind]))
+    return files
+
+
+@pytest.mark.parametrize("kind, words", [("nan", ["not finite"]), ("inf", ["not finite"]),
+                                         ("float16", ["float16", "float32"])])
+def test_foreign_weights_are_refused_by_predict_and_export(foreign_weights, tmp_path, kind, words):
+    from PIL import Image
+
+    picture = tmp_path / "pic.png"
+    Image.new("L", (28, 28), 0).save(picture)
+    path = foreign_weights[kind]
+    one_error_line(run_cli("predict", "--checkpoint", path, picture, cwd=tmp_path, timeout=120), str(path), *words)
+    for format in ("safetensors", "jit"):
+        proc = run_cli("export", "--checkpoint", path, "--out", tmp_path / format, "--format", format,
+                       cwd=tmp_path, timeout=120)
+        one_error_line(proc, str(path), *words)
+        assert not (tmp_path / format).exists()
+
+
+def test_init_weights_that_cannot_be_reproduced_name_the_folder_given(small_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copied"
+    shutil.copytree(small_run, copy)
+    record = json.loads((copy / "record.json").read_text())
+    record["fairness"]["init_weights_sha256"] = "0" * 64  # as from another Paddle or model code
+    (copy / "record.json").write_text(json.dumps(record))
+    proc = run_cli("hessian", copy, "--weights", "init", cwd=tmp_path, timeout=120)
+    line = one_error_line(proc, str(copy), "initial weights")
+    assert f"{record['name']}:" not in line.replace(str(copy), "")

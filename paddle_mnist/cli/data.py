@@ -6,6 +6,7 @@ import os
 
 from paddle_mnist.cli.common import EXIT_OK
 from paddle_mnist.core.data import LOCAL_FILE, SPLITS, SYNTHETIC_FILE, build_json, build_synthetic_json, inspect
+from paddle_mnist.core import checks
 from paddle_mnist.core.errors import ConfigError
 
 
@@ -52,9 +53,7 @@ def add_parser(subparsers):
 
 def run_build(args):
     if args.synthetic:
-        seed = 0 if args.seed is None else args.seed
-        if seed < 0:
-            raise ConfigError(f"--seed must be >= 0, got {seed}")
+        seed = checks.seed("--seed", 0 if args.seed is None else args.seed)
         out = args.out or SYNTHETIC_FILE
         s = build_synthetic_json(out, seed, args.sizes or (1000, 200, 200))
         print(f"synthetic digits (seed {seed}), not MNIST")

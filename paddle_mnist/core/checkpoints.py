@@ -111,6 +111,22 @@ def load_state(path):
     return obj
 
 
+def check_weights(state_dict, model, path):
+    """Weights read from `path` for `model`: each array of the dtype of the model's own parameter
+    (a float16 file fails deep inside Paddle otherwise) and every number finite (NaN weights
+    predict "0 (nan%)" and would be shared without a word). A DataError names the file."""
+    own = model.state_dict()
+    for key, value in state_dict.items():
+        want = str(own[key].numpy().dtype) if key in own else None
+        have = str(np.asarray(value).dtype)
+        if want and have != want:
+            raise DataError(f"{path}: {key} holds {have} weights, the model's are {want} "
+                            f"(convert the file's arrays with numpy's astype({want!r}))")
+        if not np.all(np.isfinite(value)):
+            raise DataError(f"{path}: its weights are not finite (NaN or infinite, first in {key}): "
+                            "a diverged run? nothing useful can be computed with them")
+
+
 def _looks_like_safetensors(data):
     """safetensors: an 8-byte little-endian header length, then a JSON header."""
     return len(data) > 9 and data[8:9] == b"{" and int.from_bytes(data[:8], "little") <= len(data) - 8

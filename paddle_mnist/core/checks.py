@@ -24,14 +24,19 @@ def _refuse(name, wanted, value):
     raise ConfigError(f"{name} must be {wanted}, not {value!r}", option=name)
 
 
+def _text(x):
+    """4294967295, not 4.29497e+09; 0.5 as 0.5."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 def _range_text(low, high, low_open, kind):
     if low is not None and high is not None and not low_open:
-        return f"{kind} from {low:g} to {high:g}"
+        return f"{kind} from {_text(low)} to {_text(high)}"
     parts = []
     if low is not None:
-        parts.append(f"{'>' if low_open else '>='} {low:g}")
+        parts.append(f"{'>' if low_open else '>='} {_text(low)}")
     if high is not None:
-        parts.append(f"<= {high:g}")
+        parts.append(f"<= {_text(high)}")
     return f"{kind} {' and '.join(parts)}".rstrip()
 
 

@@ -186,14 +186,34 @@ def connect_ray(ray, address):
         raise ConfigError(f"{where}: cannot start or join Ray ({(str(e).strip().splitlines() or ['?'])[0]})") from None
 
 
+# The opening of an HTTP/2 connection and an empty SETTINGS frame: Ray's GCS speaks gRPC (HTTP/2),
+# so it answers with a SETTINGS frame of its own; an HTTP/1 server (the dashboard) does not.
+HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+HTTP2_SETTINGS = 4  # the frame type, byte 3 of a frame's 9-byte header
+
+
 def check_reachable(address, seconds=5):
-    """A HOST:PORT nobody answers at is one line within seconds (Ray itself retries for minutes)."""
+    """A HOST:PORT where no Ray cluster answers is one line within seconds: nobody listening, or
+    something else (an HTTP server, the dashboard's port). Ray itself retries for minutes."""
     host, _, port = address.rpartition(":")
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=seconds) as conn:
+            conn.settimeout(seconds)
+            conn.sendall(HTTP2_HELLO)
+            reply = b""
+            while len(reply) < 9:
+                chunk = conn.recv(9 - len(reply))
+                if not chunk:
+                    break
+                reply += chunk
     except (OSError, ValueError) as e:
         raise ConfigError(f"--ray-address {address}: no Ray cluster answers there ({e}); start one with "
                           "`ray start --head` and give the address it prints") from None
+    if len(reply) < 9 or reply[3] != HTTP2_SETTINGS:
+        said = reply.split(b"\r\n")[0].decode("ascii", "replace").strip() or "nothing"
+        raise ConfigError(f"--ray-address {address}: something answers there, but not a Ray cluster "
+                          f"(it said {said[:40]!r}; a dashboard's port?); give the address "
+                          "`ray start --head` prints (port 6379 by default)")
 
 
 class RunFolders:

@@ -94,6 +94,9 @@ def load_dataset(data=None, *, seed=0, synthetic_size=(1000, 200, 200), progress
         return _load_idx_dir(path)
     if not os.path.exists(path):
         raise DataError(f"{path}: no such file")
+    if not os.path.isfile(path):  # a pipe, /dev/zero, a socket: read once, or never ending
+        raise DataError(f"{path}: not a regular file (a pipe or a device?); save the data to a file first "
+                        "and give its path")
     return _load_course_file(path, progress)
 
 

@@ -10,7 +10,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from paddle_mnist.core.data.coursejson import SPLITS
+from paddle_mnist.core.checks import whole
 from paddle_mnist.core.errors import ConfigError
+
+MAX_SPLIT = 100_000  # images per synthetic split: MNIST's own splits are 60,000 and 10,000 (314 MB)
 
 # Pen strokes of each digit: polylines with points (x, y) in a unit box, y pointing down.
 _ARC = np.linspace(0, 2 * np.pi, 13)
@@ -68,7 +71,9 @@ def make_synthetic(sizes=(1000, 200, 200), seed=0):
     Each split has its own random stream ([seed, split number]), so changing one size leaves
     the other splits as they were.
     """
-    if len(sizes) != 3 or any(int(n) != n or n < 1 for n in sizes):
-        raise ConfigError(f"synthetic sizes must be three positive whole numbers, got {sizes!r}")
+    if len(sizes) != 3:
+        raise ConfigError(f"sizes must be three positive whole numbers TRAIN,VALID,EVAL, not {sizes!r}", "sizes")
+    for n in sizes:  # bounded: a typo must not ask for hundreds of GiB (4 bytes a pixel in memory)
+        whole("sizes", n, low=1, high=MAX_SPLIT)
     return {name: make_split(int(n), np.random.default_rng([seed, k]))
             for k, (name, n) in enumerate(zip(SPLITS, sizes))}
