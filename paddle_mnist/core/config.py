@@ -132,6 +132,9 @@ class TrainConfig:
                             flag="--lr-group", metavar="PREFIX=LR", check=_lr_groups, parse=parse_lr_groups)
     patience: Optional[int] = _spec(None, "stop early after this many epochs without a better valid accuracy",
                                     short="pat", check=_number(integer=True))
+    train_images: Optional[int] = _spec(None, "train on N images of the train split, drawn by the project's seeded "
+                                        "subset rule (with --batch-size N: full-batch gradient descent)",
+                                        short="ntrain", metavar="N", check=_number(integer=True))
     # ---- where and how a run happens: these never change its numbers ----
     data: Optional[str] = _spec(None, "course JSON(.gz) file, IDX directory, or 'synthetic' "
                                 "(default: work/mnist.json.gz, then Paddle's cache)", result=False, check=_text)
@@ -145,6 +148,13 @@ class TrainConfig:
                                     metavar="DIR", check=_text)
     wandb: Optional[str] = _spec(None, "also log to Weights & Biases (needs wandb)", result=False,
                                  metavar="PROJECT", check=_text)
+    sharpness_every: Optional[int] = _spec(None, "measure the Hessian's top eigenvalue λmax (and Adam's preconditioned "
+                                           "one) before the first step, every N steps and at the end, into the "
+                                           "record's sharpness series", result=False, metavar="N",
+                                           check=_number(integer=True))
+    sharpness_images: Optional[int] = _spec(None, "training images λmax is measured on (the seeded subset rule; "
+                                            "default: 500, or all when fewer)", result=False, metavar="M",
+                                            check=_number(integer=True))
     trajectory: Optional[int] = _spec(None, "save the weights every EVERY steps (and at each epoch's end) in the run "
                                       "folder's trajectory.npz, for `paddle-mnist trajectory`", result=False,
                                       metavar="EVERY", check=_number(integer=True))

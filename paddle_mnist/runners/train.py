@@ -32,6 +32,8 @@ from paddle_mnist.core.weights import weights_hash
 from paddle_mnist.core.trajectory_log import TrajectoryLog
 from paddle_mnist.core.schedules import build_schedule, step_after_epoch
 from paddle_mnist.schemas.run import best_epoch, finite_or_none, load_record, new_record, save_record, set_timing
+from paddle_mnist.runners.runpoint import take_train_images
+from paddle_mnist.runners.sharpness import SharpnessLog, check_sharpness
 from paddle_mnist.runners.tracking import open_trackers
 
 
@@ -61,6 +63,8 @@ def _train(config, data, progress, name, on_save, defaults, on_steps):
         runtime.set_threads(config.threads)
     device = choose_device(config.device)
     data = data if data is not None else load_dataset(config.data)  # never depends on the training seed
+    whole_train, data = data.train, take_train_images(data, config.train_images)  # --train-images
+    check_sharpness(config, len(data.train.labels))  # --sharpness-images, before any work
     steps_per_epoch = math.ceil(len(data.train.labels) / config.batch_size)
     config.check(steps_per_epoch)  # now the schedule can be checked over the whole run
     run = build_run(config, steps_per_epoch)  # checks the optimizer's own arguments too
@@ -75,9 +79,11 @@ def _train(config, data, progress, name, on_save, defaults, on_steps):
     record["defaults"] = defaults  # {field: why its value was chosen} for fields the caller left out
     if out and config.resume:
         record = resume_from(out, record, run.model, run.optimizer)
+    run.sharpness = SharpnessLog(config, run, whole_train, record)  # --sharpness-every (measures step 0)
     trackers = open_trackers(record["config"], record["name"])
     try:
         status, best_state = run_epochs(config, run, data, record, trackers, progress, on_save, on_steps, device)
+        run.sharpness.finish(record)  # the last step's point, before the best weights are loaded
         if status not in ("interrupted", "diverged") and record["best"] is not None:
             # the eval split is scored once, with the best checkpoint (by valid accuracy)
             run.model.set_state_dict(best_state or load_state(os.path.join(out, BEST_PARAMS)))
@@ -132,7 +138,7 @@ def run_epochs(config, run, data, record, trackers, progress, on_save, on_steps,
             epoch_start = time.perf_counter()
             log.loss_sum, log.correct = 0.0, 0
             ok = train_epoch(run.model, run.optimizer, run.schedule, run.loss_fn, batches_of(epoch), log,
-                             on_step=lambda: (bar.update(1), path.on_step()))
+                             on_step=lambda: (bar.update(1), path.on_step(), run.sharpness.on_step()))
             train_time = time.perf_counter() - epoch_start  # the steps alone (time to target reads it)
             run.train_seconds += train_time
             if not ok:
