@@ -337,7 +337,7 @@ COMPARE_OPTIONS = ("--no-full", "--ray-only")
 
 
 def _sweep_throughput(data, jobs, out):
-    from paddle_mnist.runners.compare import compare
+    from paddle_mnist.api import compare
 
     start = time.perf_counter()
     result = compare(**SWEEP, jobs=jobs, out=out, data=data, plot=False, progress=False, threads=1)
@@ -355,7 +355,7 @@ os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 p = json.loads(os.environ["BENCH_SWEEP"])
 from paddle_mnist.core.runtime import keep_freed_memory
 keep_freed_memory()  # as `paddle-mnist compare` does
-from paddle_mnist.runners.compare import compare
+from paddle_mnist.api import compare
 from paddle_mnist.core.data import load_dataset
 load_dataset(p["data"])  # parsed once (the cache), as by a learner's first command; not timed
 start = time.perf_counter()
@@ -448,7 +448,7 @@ def _bench_full_comparison(tmp):
     if not os.path.exists(full):
         os.makedirs(BENCH_DIR, exist_ok=True)
         print("building the full-size file:", make_fullsize_file(full))
-    from paddle_mnist.runners.compare import compare
+    from paddle_mnist.api import compare
     from paddle_mnist.core.data import load_dataset
 
     load_dataset(full, progress=False)  # parse it once, as a learner's first command would; not timed
