@@ -261,7 +261,7 @@ def choose_device(device=None):
         device = "gpu" if has_gpu else "cpu"
     elif device.startswith("gpu") and not paddle.device.is_compiled_with_cuda():
         raise ConfigError(f"--device {device}: this Paddle ({paddle.__version__}) is a CPU build; install a GPU "
-                          "build (paddlepaddle-gpu, see README: GPU) or use --device cpu")
+                          "build (paddlepaddle-gpu, see the README's install table, 安装 / Install) or use --device cpu")
     try:
         return paddle.device.set_device(device)
     except (ValueError, RuntimeError) as e:
