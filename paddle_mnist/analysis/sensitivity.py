@@ -22,9 +22,10 @@ from paddle_mnist.analysis.style import (DIVERGED, LR_MARKERS, dodge, figure_leg
 
 
 @localized
-def figure_lr_sensitivity(runs, show=False, lang=None):
+def figure_lr_sensitivity(runs, show=False, lang=None, extra_handles=()):
     """Final validation accuracy and loss against the lr: one line per optimizer (+ other fields),
-    each in its own colour and marker, the lines shifted sideways a little so tied points all show."""
+    each in its own colour and marker, the lines shifted sideways a little so tied points all show.
+    `extra_handles`: more legend entries (a caller's own marks)."""
     runs, tr = as_runs(runs), translator(lang)
     looks = optimizer_styles(g.optimizer for g in runs.groups)
     colours = {name: colour for name, (colour, _) in looks.items()}
@@ -55,7 +56,7 @@ def figure_lr_sensitivity(runs, show=False, lang=None):
             ax.set_xticks(lrs, [f"{lr:g}" for lr in lrs])
             ax.xaxis.set_minor_locator(NullLocator())
     handle = Line2D([], [], label=tr("diverged_band"), **{**DIVERGED, "color": "0.2"})
-    figure_legend(fig, [ax_acc, ax_loss], [handle] if any_diverged else [],
+    figure_legend(fig, [ax_acc, ax_loss], ([handle] if any_diverged else []) + list(extra_handles),
                   title=tr("dodged") if len(lines) > 1 else None)
     return fig
 

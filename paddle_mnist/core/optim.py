@@ -29,14 +29,12 @@ class OptimizerSpec:
     class_name  the ``paddle.optimizer`` class (looked up when used: older Paddles lack some)
     defaults    keyword arguments, written out (most equal Paddle's own) so the table can show them
     typical_lr  a usual first learning rate to try (the PyTorch/Keras defaults)
-    colour      its colour in every figure of the project (red is left out: it marks divergence)
     since       the Paddle version that first has the class and every default argument
     """
 
     class_name: str
     defaults: dict
     typical_lr: float
-    colour: str
     since: str = "2.6"
 
     @property
@@ -52,31 +50,21 @@ class OptimizerSpec:
 
 
 OPTIMIZERS = {
-    "sgd": OptimizerSpec("SGD", {}, 0.1, "#1f77b4"),
-    "momentum": OptimizerSpec("Momentum", {"momentum": 0.9}, 0.01, "#ff7f0e"),
-    "nesterov": OptimizerSpec("Momentum", {"momentum": 0.9, "use_nesterov": True}, 0.01, "#9467bd"),
-    "adagrad": OptimizerSpec("Adagrad", {"epsilon": 1e-6}, 0.01, "#8c564b"),
-    "rmsprop": OptimizerSpec("RMSProp", {"rho": 0.95, "epsilon": 1e-6, "momentum": 0.0}, 0.001, "#e377c2"),
+    "sgd": OptimizerSpec("SGD", {}, 0.1),
+    "momentum": OptimizerSpec("Momentum", {"momentum": 0.9}, 0.01),
+    "nesterov": OptimizerSpec("Momentum", {"momentum": 0.9, "use_nesterov": True}, 0.01),
+    "adagrad": OptimizerSpec("Adagrad", {"epsilon": 1e-6}, 0.01),
+    "rmsprop": OptimizerSpec("RMSProp", {"rho": 0.95, "epsilon": 1e-6, "momentum": 0.0}, 0.001),
     # Adadelta scales its own step, so Paddle's learning_rate is only a multiplier: 1.0 is the paper's
-    "adadelta": OptimizerSpec("Adadelta", {"rho": 0.95, "epsilon": 1e-6}, 1.0, "#7f7f7f"),
-    "adam": OptimizerSpec("Adam", dict(_ADAM_BETAS), 0.001, "#2ca02c"),
-    "amsgrad": OptimizerSpec("Adam", dict(_ADAM_BETAS, amsgrad=True), 0.001, "#393b79", since="3.0"),
-    "adamax": OptimizerSpec("Adamax", dict(_ADAM_BETAS), 0.002, "#17becf"),
-    "adamw": OptimizerSpec("AdamW", dict(_ADAM_BETAS, weight_decay=0.01), 0.001, "#bcbd22"),
-    "radam": OptimizerSpec("RAdam", dict(_ADAM_BETAS), 0.001, "#637939", since="3.0"),
-    "nadam": OptimizerSpec("NAdam", dict(_ADAM_BETAS, momentum_decay=0.004), 0.002, "#7b4173", since="3.0"),
+    "adadelta": OptimizerSpec("Adadelta", {"rho": 0.95, "epsilon": 1e-6}, 1.0),
+    "adam": OptimizerSpec("Adam", dict(_ADAM_BETAS), 0.001),
+    "amsgrad": OptimizerSpec("Adam", dict(_ADAM_BETAS, amsgrad=True), 0.001, since="3.0"),
+    "adamax": OptimizerSpec("Adamax", dict(_ADAM_BETAS), 0.002),
+    "adamw": OptimizerSpec("AdamW", dict(_ADAM_BETAS, weight_decay=0.01), 0.001),
+    "radam": OptimizerSpec("RAdam", dict(_ADAM_BETAS), 0.001, since="3.0"),
+    "nadam": OptimizerSpec("NAdam", dict(_ADAM_BETAS, momentum_decay=0.004), 0.002, since="3.0"),
 }
-
-# colours for names outside the table (e.g. a record from a newer version of this project)
-SPARE_COLOURS = ["#843c39", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363"]
-
-
-def optimizer_colours(names):
-    """The fixed colour of each optimizer (table order); unknown names get spare colours in order."""
-    order = list(OPTIMIZERS)
-    spare = iter(SPARE_COLOURS * 4)
-    ordered = sorted(set(names), key=lambda n: (order.index(n) if n in order else len(order), n))
-    return {n: OPTIMIZERS[n].colour if n in OPTIMIZERS else next(spare) for n in ordered}
+# each optimizer's colour and marker in the figures: paddle_mnist/analysis/style.py (OPTIMIZER_STYLES)
 
 
 def check_optimizer(name, option="--optimizer"):
@@ -243,7 +231,7 @@ def list_optimizers():
     the installed Paddle has it (``since``: the Paddle version that does)."""
     return [
         {"name": name, "class": f"paddle.optimizer.{s.class_name}", "defaults": dict(s.defaults),
-         "typical_lr": s.typical_lr, "colour": s.colour, "available": s.available, "since": s.since}
+         "typical_lr": s.typical_lr, "available": s.available, "since": s.since}
         for name, s in OPTIMIZERS.items()
     ]
 
