@@ -11,13 +11,15 @@ command line (``paddle_mnist.cli``) that calls these functions, are the two put 
 
 import os
 
-from paddle_mnist.analysis.hessian import figure_eigenvalues, figure_landscape, figure_sharpness
+from paddle_mnist.analysis.hessian import figure_eigenvalues, figure_landscape, figure_sharpness_by_lr
 from paddle_mnist.analysis.lr_find import figure_lr_find, save_lr_find
 from paddle_mnist.analysis.paths import figure_paths, save_animation
 from paddle_mnist.analysis import report
 from paddle_mnist.analysis.lang import check_lang
 from paddle_mnist.analysis.report import plot
 from paddle_mnist.analysis.style import parse_formats, save_figure
+from paddle_mnist.analysis.target import parse_target
+from paddle_mnist.analysis.trajectory import figure_trajectory, save_animation as save_trajectory_animation
 from paddle_mnist.analysis.tune import draw as draw_tune, save as save_tune
 from paddle_mnist.core.config import TrainConfig
 from paddle_mnist.core.data import MnistDataset, load_data, load_dataset
@@ -30,6 +32,7 @@ from paddle_mnist.runners import hessian as hessian_runner
 from paddle_mnist.runners import landscape as landscape_runner
 from paddle_mnist.runners import lr_find as lr_find_runner
 from paddle_mnist.runners import paths as paths_runner
+from paddle_mnist.runners import trajectory as trajectory_runner
 from paddle_mnist.runners import tune as tune_runner
 from paddle_mnist.runners.predict import export, predict
 from paddle_mnist.runners import train as train_runner
@@ -39,13 +42,13 @@ from paddle_mnist.schemas.landscape import result_name as landscape_name
 
 __all__ = ["MNIST", "MnistDataset", "TrainConfig", "build_model", "build_optimizer", "compare", "export",
            "hessian", "hessian_sweep", "landscape", "load_data", "load_dataset", "lr_find", "paths", "plot",
-           "predict", "train", "tune"]
+           "predict", "train", "trajectory", "tune"]
 
 
 def compare(optimizers=None, lrs=None, *, grid=None, epochs=3, jobs=None, out=None, data=None,
             plot=True, progress=True, formats=("png",), show=False, executor="local", ray_address=None,
             cpus_per_run=None, gpus_per_run=None, ray_retries=2, hessian=False, hessian_options=None,
-            lang=None, live=None, **base_fields):
+            lang=None, live=None, target=None, **base_fields):
     """Train a grid of runs, optionally measure their Hessians, then draw the comparison.
 
     Returns ``{"records", "out", "skipped", "failed", "plot", "hessian"}``: the sweep as
@@ -55,8 +58,10 @@ def compare(optimizers=None, lrs=None, *, grid=None, epochs=3, jobs=None, out=No
     measured before the plots so that the summary table carries λmax and the verdict. ``lang``: the
     figures' language, "en" or "zh" (None: $PADDLE_MNIST_LANG, else English), as in every function here.
     ``live``: draw every run's loss while the sweep trains (``paddle_mnist.live``; None: in a notebook).
+    ``target``: e.g. "valid_acc=0.97": the time each run took to reach it, in the plots (see ``plot``).
     """
-    formats = parse_formats(formats)  # a bad format fails before the first run trains
+    formats = parse_formats(formats)  # a bad format (or target) fails before the first run trains
+    target = parse_target(target) if target is not None else None
     lang = check_lang(lang, option="lang")
     view = live if isinstance(live, LiveView) else LiveView.start(live, lang)
     with_view = {"on_progress": view, "progress": False} if view else {"progress": progress}
@@ -77,7 +82,7 @@ def compare(optimizers=None, lrs=None, *, grid=None, epochs=3, jobs=None, out=No
         curvature = os.path.join(result["out"], SWEEP_FILE)
     if plot:  # a failed run shows as such in the summary
         result["plot"] = report.plot(result["records"], out=result["out"], formats=formats, show=show,
-                                     curvature=curvature, lang=lang)
+                                     curvature=curvature, lang=lang, target=target)
     return result
 
 
@@ -115,9 +120,9 @@ def paths(surface="ravine", optimizers=paths_runner.DEFAULT_OPTIMIZERS, *, anima
     """Optimizer paths on one surface or several (``surface="all"``), and their figures.
 
     ``options``: steps, start, lr ("auto" or a number), lr_rule ("path" or "final"), opt
-    ({"momentum": 0.5}), noise, seed, progress, as ``runners.paths.paths`` takes them. Returns ``{"runs": {surface: run}, "figures":
-    {surface: Figure}, "files": [...]}``; with ``out``, writes OUT/paths_<surface>.json, its figure
-    (and with ``animate`` a GIF); without it, nothing is written.
+    ({"momentum": 0.5}), noise, seed, progress, as ``runners.paths.paths`` takes them. Returns
+    ``{"runs": {surface: run}, "figures": {surface: Figure}, "files": [...]}``; with ``out``, writes
+    OUT/paths_<surface>.json, its figure (and with ``animate`` a GIF); without it, nothing is written.
     """
     formats = parse_formats(formats)
     lang = check_lang(lang, option="lang")
@@ -158,8 +163,8 @@ def hessian_sweep(sweep_dir, *, weights="best", formats=("png",), lang=None, **o
     for run_dir, result in swept["measured"].items():
         result["files"] = save_figure(figure_eigenvalues(result, lang=lang), run_dir, hessian_name(weights),
                                       formats) + result["files"]
-    swept["files"] = (save_figure(figure_sharpness(swept["table"], lang=lang), sweep_dir, "sharpness", formats)
-                      + swept["files"])
+    sharpness = figure_sharpness_by_lr(swept["table"], lang=lang)
+    swept["files"] = save_figure(sharpness, sweep_dir, "sharpness", formats) + swept["files"]
     return swept
 
 
@@ -185,4 +190,18 @@ def lr_find(optimizer="sgd", data=None, *, out=None, lang=None, **options):
     result = lr_find_runner.lr_find(optimizer, data, out=out, **options)
     if out:
         result["files"]["png"] = save_lr_find(figure_lr_find(result, lang=lang), out)
+    return result
+
+
+def trajectory(path, *, plane="pca", animate=False, formats=("png",), show=False, **options):
+    """The runs of a sweep (trained with ``trajectory=EVERY``) on one plane of the loss surface
+    (``runners.trajectory``: ``plane`` "pca" or "ends:RUN_A,RUN_B"; ``options``: runs, span, grid,
+    images, data, progress). Writes PATH/trajectory.json, trajectory.png (and with ``animate``
+    trajectory.gif); returns the result with its ``figure`` and ``files``."""
+    formats = parse_formats(formats)
+    result = trajectory_runner.trajectory(path, plane=plane, **options)
+    result["figure"] = fig = figure_trajectory(result, show=show)
+    result["files"] = save_figure(fig, path, "trajectory", formats) + result["files"]
+    if animate:
+        result["files"].append(save_trajectory_animation(result, os.path.join(path, "trajectory.gif")))
     return result

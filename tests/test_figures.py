@@ -1,10 +1,19 @@
 """What every figure shares: each optimizer's own look (colour and marker), figures in Chinese."""
 
+import inspect
 import itertools
+import re
+import warnings
 
+import pytest
 from matplotlib.colors import to_rgb
+from matplotlib.text import Text
 
+from paddle_mnist.analysis import curves, hessian, lr_find, paths, sensitivity, tune
+from paddle_mnist.analysis.lang import ENV, PHRASES, check_lang, chinese_font
+from paddle_mnist.analysis.report import plot
 from paddle_mnist.analysis.style import OPTIMIZER_STYLES, dodge, optimizer_styles
+from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.core.optim import OPTIMIZERS
 
 
@@ -26,3 +35,82 @@ def test_dodge_moves_tied_points_apart_symmetrically():
     left, right = dodge([0.01], 0, 2), dodge([0.01], 1, 2)
     assert left[0] < 0.01 < right[0] and abs(left[0] * right[0] - 1e-4) < 1e-12
     assert dodge([0.01, 0.1], 0, 1) == [0.01, 0.1]
+
+
+# ---------------------------------------------------------------------------------------------
+# figures in Chinese
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+FIGURE_FUNCTIONS = [curves.figure_loss_by_optimizer, curves.figure_loss_by_lr, curves.figure_seeds,
+                    sensitivity.figure_lr_sensitivity, sensitivity.figure_epochs, tune.figure_expected_best,
+                    tune.figure_tune_sensitivity, hessian.figure_eigenvalues, hessian.figure_sharpness_by_lr,
+                    hessian.figure_landscape, hessian.figure_slices, paths.figure_paths, paths.save_animation,
+                    lr_find.figure_lr_find]
+
+
+def chinese_font_or_skip():
+    try:
+        return chinese_font()
+    except ConfigError:
+        pytest.skip('no Chinese font here (pip install "paddle_mnist[zh]")')
+
+
+def texts(fig):
+    """Every text a reader sees: titles, labels, legends, tick labels."""
+    return [t for t in fig.findobj(Text) if t.get_text().strip() and t.get_visible()]
+
+
+def test_every_figure_function_takes_lang():
+    for f in FIGURE_FUNCTIONS:
+        assert "lang" in inspect.signature(f).parameters, f.__qualname__
+
+
+def test_lang_defaults_to_the_environment_then_english(monkeypatch):
+    monkeypatch.delenv(ENV, raising=False)
+    assert check_lang() == "en" and check_lang("zh") == "zh"
+    monkeypatch.setenv(ENV, "zh")
+    assert check_lang() == "zh"
+    monkeypatch.setenv(ENV, "fr")
+    with pytest.raises(ConfigError, match="PADDLE_MNIST_LANG: unknown language 'fr'"):
+        check_lang()
+    with pytest.raises(ConfigError, match="--lang: unknown language 'de'"):
+        check_lang("de")
+
+
+def test_every_phrase_has_both_languages_and_the_same_fields():
+    fields = re.compile(r"\{(\w+)")
+    for key, (en, zh) in PHRASES.items():
+        assert en and zh and CJK.search(zh) or not CJK.search(en + zh), key
+        assert sorted(fields.findall(en)) == sorted(fields.findall(zh)), key
+
+
+def test_plot_in_chinese_draws_chinese_text_in_a_cjk_font(tmp_path):
+    font = chinese_font_or_skip()
+    records = fake_sweep()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = plot(records, out=str(tmp_path), lang="zh")
+        english = plot(records, lang="en")
+    assert not [w for w in caught if "missing from font" in str(w.message)]
+    fig = result["figures"]["lr_sensitivity"]
+    assert fig.texts[0].get_text() == "学习率如何决定结果（最后一轮，验证集）"  # the suptitle
+    assert fig.axes[0].get_ylabel() == "最终验证准确率（%）"
+    assert english["figures"]["lr_sensitivity"].axes[0].get_ylabel() == "Final validation accuracy (%)"
+    for t in texts(fig):  # every text is drawn with the Chinese font (DejaVu only behind it)
+        assert t.get_fontfamily()[0] == font, t.get_text()
+    assert (tmp_path / "lr_sensitivity.png").stat().st_size > 10_000
+
+
+def fake_sweep():
+    """sgd and adam at two lrs, one epoch of three steps: a record each, as train writes them."""
+    records = []
+    for opt in ("sgd", "adam"):
+        for lr in (0.01, 0.1):
+            records.append({
+                "name": f"{opt}-lr{lr}", "status": "completed", "steps_per_epoch": 3,
+                "config": {"optimizer": opt, "lr": lr, "seed": 0, "model": "cnn", "epochs": 1},
+                "data": {"sha256": "x", "path": "synthetic"}, "steps": {"loss": [2.3, 1.9, 1.5 + lr]},
+                "epochs": [{"epoch": 1, "train_loss": 1.6, "train_acc": 0.5, "valid_loss": 1.5 + lr,
+                            "valid_acc": 0.6 if opt == "sgd" else 0.6 + lr}],
+                "fairness": {}, "eval": None, "timing": None})
+    return records

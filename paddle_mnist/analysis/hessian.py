@@ -1,7 +1,7 @@
 """Figures of curvature and of loss-landscape slices, drawn only from the JSON files
 ``paddle_mnist.runners.hessian`` and ``paddle_mnist.runners.landscape`` write (or the dicts they return).
 
-``figure_eigenvalues`` (both ends of the Hessian's spectrum, one panel per run), ``figure_sharpness``
+``figure_eigenvalues`` (both ends of the Hessian's spectrum, one panel per run), ``figure_sharpness_by_lr``
 (a sweep: λmax against the learning rate, one line per optimizer), ``figure_landscape`` (a 1-D slice
 with loss and accuracy, or a plane as two contour maps), ``figure_slices`` (several 1-D slices on one
 axis), ``sweep_table`` (the sweep's numbers as text) and ``sweep_curvature`` (a sweep's λmax and
@@ -79,7 +79,7 @@ def _draw_eigenvalues(ax, r, tr):
 
 
 @localized
-def figure_sharpness(table, show=False, lang=None):
+def figure_sharpness_by_lr(table, show=False, lang=None):
     """λmax against the learning rate (log scale), one line per optimizer in its own colour and
     marker; a hollow marker for a run not at a critical point, a cross for a saddle."""
     t, tr = _load(table), translator(lang)
