@@ -143,6 +143,7 @@ def test_parse_span_includes_both_ends():
     assert parse_span("-1:1:41")[[0, 20, 40]].tolist() == [-1.0, 0.0, 1.0]
 
 
+@pytest.mark.slow  # a notebook in a fresh kernel
 def test_curvature_notebook_runs_headless_and_shows_its_figures(tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")

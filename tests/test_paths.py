@@ -268,6 +268,7 @@ def test_an_optimizer_missing_from_this_paddle_is_named(capsys):
     assert "--optimizers 'radam' needs Paddle >= 3.0" in err and paddle.__version__ in err
 
 
+@pytest.mark.slow  # a notebook in a fresh kernel
 def test_the_notebook_runs_and_draws_its_figures_inline(tmp_path):
     outputs = run_notebook(Path(__file__).resolve().parents[1] / "tools" / "notebooks" / "paths.ipynb", tmp_path)
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")

@@ -252,6 +252,7 @@ def test_sigkill_mid_tune_then_rerun_runs_nothing_twice(tmp_path):
     assert all(len(e["trials"]) == 3 and len(e["final"]) == 2 for e in result["optimizers"].values())
 
 
+@pytest.mark.slow  # a notebook in a fresh kernel
 def test_notebook_runs_headless_on_synthetic_digits(tmp_path, monkeypatch):
     (tmp_path / "work").mkdir()  # the notebook writes into ROOT/work/notebook/tune
     for key, value in {"DATA": "synthetic", "EPOCHS": "1", "BUDGET": "3", "SEEDS": "2",
