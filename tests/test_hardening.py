@@ -6,6 +6,7 @@ checked late, foreign weights, errors naming the wrong thing, unbounded readers,
 """
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -240,3 +241,82 @@ def test_init_weights_that_cannot_be_reproduced_name_the_folder_given(small_run,
     proc = run_cli("hessian", copy, "--weights", "init", cwd=tmp_path, timeout=120)
     line = one_error_line(proc, str(copy), "initial weights")
     assert f"{record['name']}:" not in line.replace(str(copy), "")
+
+
+# ---------------------------------------------------------------------------------------------
+# 5/6. a pipe or a device is refused at once, naming the file
+
+@pytest.mark.parametrize("command", [["data", "inspect", "PATH"], ["train", "--data", "PATH", "--epochs", "1"]])
+def test_a_pipe_or_a_device_is_refused_naming_it(tmp_path, command):
+    fifo = tmp_path / "digits.fifo"
+    os.mkfifo(fifo)
+    for path in (fifo, "/dev/zero"):
+        start = time.monotonic()
+        proc = run_cli(*[str(path) if a == "PATH" else a for a in command], "--quiet" if command[0] == "train" else "",
+                       cwd=tmp_path, timeout=120)
+        one_error_line(proc, str(path), "not a regular file")
+        assert time.monotonic() - start < 60
+    assert files_of(tmp_path) == ["digits.fifo"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. doctor checks what it reports
+
+def test_doctor_checks_the_cache_and_the_local_file(tmp_path):
+    (tmp_path / "work" / "mnist.json.gz").mkdir(parents=True)
+    cache = tmp_path / "cache-file"
+    cache.write_text("not a folder")
+    env = dict(os.environ, PADDLE_MNIST_CACHE=str(cache), PADDLE_MNIST_OFFLINE="1", HOME=str(tmp_path))
+    proc = run_cli("doctor", "--json", cwd=tmp_path, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["data"]["default"]["source"] != "local file"  # a bare train cannot read a directory
+    assert any("work/mnist.json.gz (not a file" in t for t in report["data"]["default"]["tried"])
+    assert report["data"]["cache"]["problem"].startswith("not a folder")
+    assert any("cache-file is not a folder" in note for note in report["notes"])
+    text = run_cli("doctor", cwd=tmp_path, env=env, timeout=120).stdout
+    assert "not a folder" in text and "empty" not in text
+
+
+# ---------------------------------------------------------------------------------------------
+# 8/9. lr-find: no suggestion where the loss never fell; SIGTERM as in train and compare
+
+LR_FIND = ["lr-find", "--data", "synthetic", "--model", "linear", "--quiet"]
+
+
+@pytest.mark.parametrize("start, end", [("1e3", "1e6"), ("1e-6", "1e-5")])
+def test_lr_find_suggests_nothing_when_the_loss_never_fell(tmp_path, start, end):
+    out = tmp_path / "lr"
+    proc = run_cli(*LR_FIND, "--start", start, "--end", end, "--steps", "20", "--out", out, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "no suggestion: the loss never fell" in proc.stdout
+    assert "suggested lr" not in proc.stdout
+    saved = json.loads((out / "lr_find.json").read_text())["suggestions"]
+    assert saved["steepest"] is None and saved["minimum_div10"] is None and "never fell" in saved["reason"]
+
+
+def test_lr_find_never_suggests_below_its_start():
+    from paddle_mnist.runners.lr_find import exponential_lrs, suggest
+
+    lrs = exponential_lrs(1e-3, 1.0, 100)
+    falling = [3.0 - i / 50 for i in range(100)]  # lowest at the very end of the usable range
+    s = suggest(lrs, falling, 100, start=0.5)
+    assert s["minimum_div10"] is None and "below the tested range" in s["reason"]
+    assert s["steepest"] >= 1e-3 and s["minimum"] >= 0.5
+
+
+@pytest.mark.slow
+def test_sigterm_ends_lr_find_like_train(tmp_path):
+    out = tmp_path / "lr"
+    proc = subprocess.Popen([sys.executable, "-m", "paddle_mnist", *LR_FIND, "--steps", "100000", "--start", "1e-9",
+                             "--end", "1e-8", "--out", str(out)], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while not out.exists() and time.monotonic() < deadline:  # the folder is made once the options passed
+        time.sleep(0.1)
+    time.sleep(3)  # now ramping
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1] == "paddle-mnist: interrupted"
+    assert not out.exists()  # nothing half-written: the folder the test made is gone

@@ -67,6 +67,7 @@ def _data_lines(d):
     if source["tried"]:
         lines.append(_row("", "passed over: " + "; ".join(source["tried"])))
     size = f"{cache['bytes'] / 1e6:.1f} MB in {cache['entries']} parsed file(s)" if cache["exists"] else "empty"
+    size = cache.get("problem") or size
     lines.append(_row("Cache", f"{cache['path']}: {size}"))
     return lines
 

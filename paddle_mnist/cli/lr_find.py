@@ -3,7 +3,7 @@
 import os
 
 from paddle_mnist.api import lr_find
-from paddle_mnist.cli.common import EXIT_OK, add_lang_argument
+from paddle_mnist.cli.common import EXIT_OK, stop_on_sigterm, add_lang_argument
 from paddle_mnist.core.optim import parse_overrides
 
 
@@ -33,6 +33,7 @@ def add_parser(subparsers):
 
 
 def run_lr_find(args):
+    stop_on_sigterm()  # as train and compare: SIGTERM ends the test like Ctrl-C (exit 130, nothing half-written)
     out = args.out or os.path.join("work", "lr-find", args.optimizer)
     result = lr_find(args.optimizer, args.data, model=args.model, start=args.start, end=args.end,
                      steps=args.steps, batch_size=args.batch_size, seed=args.seed, out=out,
@@ -43,11 +44,12 @@ def run_lr_find(args):
         print(f"stopped after {n} steps at lr {result['stopped']['lr']:.3g}: {result['stopped']['reason']}")
     else:
         print(f"ran all {n} steps up to lr {result['lrs'][-1]:.3g} without diverging")
-    if s["steepest"] is None:
-        print("too few steps for a suggestion: lower --start or raise --steps")
-    else:
+    if s["steepest"] is not None:
         print(f"suggested lr (steepest descent): {s['steepest']:.3g}")
+    if s["minimum_div10"] is not None:
         print(f"suggested lr (minimum / 10):     {s['minimum_div10']:.3g}")
+    if s.get("reason"):
+        print(("no suggestion: " if s["steepest"] is None else "") + s["reason"])
     print(f"plot: {result['files']['png']}")
     print(f"data: {result['files']['json']}")
     return EXIT_OK

@@ -149,7 +149,19 @@ def data():
     size, files = folder_size(root)
     entries = len([e for e in os.listdir(root) if not e.startswith(".")]) if os.path.isdir(root) else 0
     return {"default": source, "cache": {"path": root, "exists": os.path.isdir(root), "bytes": size,
-                                         "files": files, "entries": entries}}
+                                         "files": files, "entries": entries, "problem": cache_problem(root)}}
+
+
+def cache_problem(root):
+    """Why nothing can be cached in `root` (cache_write would fail there), or None."""
+    if os.path.exists(root) and not os.path.isdir(root):
+        return "not a folder: nothing can be cached, every load parses the data file again"
+    parent = root
+    while not os.path.exists(parent):  # the nearest folder that exists: where it would be made
+        parent = os.path.dirname(parent) or "."
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        return "not writable: nothing can be cached, every load parses the data file again"
+    return None
 
 
 def notes(report):
@@ -169,6 +181,9 @@ def notes(report):
     if missing:
         out.append(f"this Paddle lacks {', '.join(missing)} (needs Paddle >= "
                    f"{max(o['since'] for o in report['optimizers'] if not o['available'])})")
+    if report["data"]["cache"]["problem"]:
+        out.append(f"the parsed-data cache {report['data']['cache']['path']} is {report['data']['cache']['problem']} "
+                   "(set PADDLE_MNIST_CACHE to a folder you can write)")
     if report["data"]["default"]["source"] == "none":
         out.append("no MNIST data here: use --data PATH, --data synthetic, or unset PADDLE_MNIST_OFFLINE/CI")
     return out

@@ -36,6 +36,7 @@ from paddle_mnist.schemas.lr_find import SCHEMA, write_lr_find
 
 DIVERGE_FACTOR = 4.0   # stop once the smoothed loss exceeds 4× its best
 SKIP_END = 5           # the last points (the blow-up) are not used for suggestions
+MIN_FALL = 0.1         # a suggestion needs the smoothed loss 10 % below where it began
 MAX_STEPS = 100_000    # 200 steps take about a minute on a CPU; more than this is a typo
 
 
@@ -103,25 +104,37 @@ def smooth(losses, beta):
     return out
 
 
-def suggest(lrs, smoothed, planned_steps):
-    """fastai's suggestions from the smoothed curve, skipping the first tenth and the last few points.
+def suggest(lrs, smoothed, planned_steps, start=None):
+    """fastai's suggestions from the smoothed curve, skipping the first tenth and the last few points,
+    and only where the loss fell: by at least MIN_FALL below where it began.
 
     Returns {"steepest": lr where d(loss)/d(log lr) is most negative before the lowest loss,
-    "minimum_div10": lr at the lowest loss / 10, "minimum": lr at the lowest loss}.
+    "minimum_div10": lr at the lowest loss / 10 (None when below `start`, untested), "minimum":
+    lr at the lowest loss, "reason": why a suggestion is missing, or None}.
     """
+    none = {"steepest": None, "minimum_div10": None, "minimum": None}
     lrs, smoothed = np.asarray(lrs, dtype=np.float64), np.asarray(smoothed, dtype=np.float64)
     lo, hi = planned_steps // 10, len(lrs) - SKIP_END
     if hi - lo < 3:  # stopped very early: use what there is
         lo, hi = 0, len(lrs)
     if hi - lo < 2:
-        return {"steepest": None, "minimum_div10": None, "minimum": None}
+        return dict(none, reason="too few steps for a suggestion: lower the start of the range or take more steps")
+    first, tested_lrs = float(smoothed[0]), f"from {lrs[0]:.3g} to {lrs[-1]:.3g}"
     lrs, smoothed = lrs[lo:hi], smoothed[lo:hi]
     best = int(np.argmin(smoothed))
+    if not smoothed[best] <= (1 - MIN_FALL) * first:  # a flat or rising curve has no good lr in it
+        return dict(none, reason=f"the loss never fell: from {first:.3g} its lowest was {float(smoothed[best]):.3g} "
+                                 f"(a fall of {MIN_FALL:.0%} is needed); no learning rate {tested_lrs} trains "
+                                 "this network: test another range")
     # the steepest descent is looked for on the way *down* to the minimum: past it, a network that
     # blew up and then collapsed to guessing (loss ln 10 = 2.3) can show a spurious steep fall
     slope = np.gradient(smoothed, np.log(lrs))[: best + 1]
     minimum = float(lrs[best])
-    return {"steepest": float(lrs[np.argmin(slope)]), "minimum_div10": minimum / 10, "minimum": minimum}
+    tested = start is None or minimum / 10 >= start
+    return {"steepest": float(lrs[np.argmin(slope)]), "minimum_div10": minimum / 10 if tested else None,
+            "minimum": minimum,
+            "reason": None if tested else f"minimum / 10 ({minimum / 10:.3g}) is below the tested range "
+                                          f"(from {start:.3g}): lower its start to test it"}
 
 
 def lr_find(optimizer="sgd", data=None, *, model="cnn", start=1e-5, end=10.0, steps=200, batch_size=100,
@@ -161,7 +174,7 @@ def lr_find(optimizer="sgd", data=None, *, model="cnn", start=1e-5, end=10.0, st
             "batch_size": batch_size, "seed": seed, "start": start, "end": end, "steps": steps, "smoothing": beta,
             "data": getattr(dataset, "info", None),
             "lrs": lrs, "losses": losses, "smoothed": smoothed, "stopped": stopped,
-            "suggestions": suggest(lrs, smoothed, steps),
+            "suggestions": suggest(lrs, smoothed, steps, start),
         }
         if out:
             result["files"] = {"json": write_lr_find(out, result)}

@@ -6,7 +6,8 @@ Layout (schema ``paddle_mnist.lr_find/1``)::
     lrs         [lr of each step]
     losses      [loss of each step]; smoothed [its bias-corrected moving average] (non-finite: null)
     stopped     null, or {step, lr, reason}: where the test stopped because the loss diverged
-    suggestions {steepest, minimum_div10, minimum}: learning rates (null with too few steps)
+    suggestions {steepest, minimum_div10, minimum}: learning rates (null with too few steps, when the
+                loss never fell, or for minimum_div10 below start), and reason: why one is null
 """
 
 import os

@@ -174,9 +174,10 @@ def default_source():
     cached files count only when their MD5s match (a half-downloaded file counts as missing).
     """
     tried = []
-    if os.path.exists(LOCAL_FILE):
+    if os.path.isfile(LOCAL_FILE):
         return {"source": "local file", "path": LOCAL_FILE, "tried": tried}
-    tried.append(f"{LOCAL_FILE} (no such file in {os.getcwd()})")
+    what = "not a file" if os.path.exists(LOCAL_FILE) else "no such file"
+    tried.append(f"{LOCAL_FILE} ({what} in {os.getcwd()})")
     cache, files = _paddle_mnist_files()
     missing = [name for name, _, md5 in files
                if not (os.path.exists(os.path.join(cache, name))
