@@ -11,6 +11,8 @@ Reading a folder ``DIR`` (its ``**/record.json``), it writes into DIR (or ``out`
   ``--sharpness-every N``)
 - ``summary.md`` and ``summary.csv``: the best learning rate per optimizer, then every run (with λmax
   and the verdict when DIR holds a hessian sweep table, ``hessian.json``)
+- with a ``target``: ``time_to_target`` (steps, images, seconds until each optimizer at its best lr
+  first reached it) and a column of it in the summary (``analysis.target``)
 
 A figure with nothing to show is skipped with a reason (and an older file of it removed).
 """
@@ -27,6 +29,7 @@ from paddle_mnist.analysis.sensitivity import figure_epochs, figure_lr_sensitivi
 from paddle_mnist.analysis.sharpness import figure_sharpness, has_sharpness
 from paddle_mnist.analysis.style import FORMATS, parse_formats, save_figure, show_figures, write_text
 from paddle_mnist.analysis.summary import summary_csv, summary_markdown, summary_rows
+from paddle_mnist.analysis.target import figure_time_to_target, parse_target
 from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.schemas.hessian import SWEEP_FILE
 
@@ -35,7 +38,7 @@ WARNING = "warning: "  # how report_lines marks a fairness warning
 
 
 def plot(directory_or_records, *, out=None, formats=("png",), smooth=None, show=False, curvature=None,
-         lang=None):
+         lang=None, target=None):
     """Draw the comparison figures and the summary from run records.
 
     `directory_or_records`: a directory (its record.json files, at any depth; figures go there unless
@@ -45,12 +48,15 @@ def plot(directory_or_records, *, out=None, formats=("png",), smooth=None, show=
     `curvature`: a hessian sweep table (``paddle-mnist hessian DIR`` writes DIR/hessian.json) whose
     λmax and verdict join the summary; by default DIR/hessian.json when reading a directory.
     `lang`: "en" or "zh", the language of the figures' words (None: $PADDLE_MNIST_LANG, else English).
+    `target`: e.g. "valid_acc=0.97" or "train_loss=0.1" (``analysis.target.DEFAULT_TARGET``): adds the
+    time_to_target figure and the time to it in the summary.
 
     Returns ``{"figures": {name: Figure}, "files": [paths], "summary": rows, "skipped": {name: why},
     "warnings": [lines]}``.
     """
     formats = parse_formats(formats)
     lang = check_lang(lang, option="lang")
+    target = parse_target(target) if target is not None else None
     if smooth is not None and (not isinstance(smooth, int) or isinstance(smooth, bool) or smooth < 0):
         raise ConfigError(f"--smooth must be a whole number of steps >= 0 (0 or 1: no smoothing), "
                           f"not {smooth!r}")
@@ -63,7 +69,11 @@ def plot(directory_or_records, *, out=None, formats=("png",), smooth=None, show=
     figures, skipped = _figures(runs, window, show, lang)
     if curvature is None and isinstance(directory_or_records, (str, os.PathLike)):
         curvature = os.path.join(directory_or_records, SWEEP_FILE)
-    rows = summary_rows(runs, sweep_curvature(curvature, runs.records) if curvature else None)
+    rows = summary_rows(runs, sweep_curvature(curvature, runs.records) if curvature else None, target=target)
+    if target:
+        figures["time_to_target"] = figure_time_to_target(rows, target, show)
+    elif out is not None and any(os.path.exists(os.path.join(out, f"time_to_target.{f}")) for f in FORMATS):
+        skipped["time_to_target"] = "no target given (--target)"  # its older file is removed below
     files = [] if out is None else _write(out, figures, skipped, rows, formats)
     if show:
         show_figures()

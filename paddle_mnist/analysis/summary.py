@@ -11,12 +11,14 @@ import math
 import numpy as np
 
 from paddle_mnist.analysis.runs import as_runs, by_line, canon, final_results, fmt, last_epoch
+from paddle_mnist.analysis.target import NEVER, parse_target, time_to_target
 from paddle_mnist.schemas.run import FINISHED
 
 RUN_COLUMNS = ["name", "optimizer", "lr"]
 RESULT_COLUMNS = ["seed", "status", "epochs_done", "train_loss", "valid_loss", "valid_acc", "eval_acc",
                   "seconds", "best"]
 CURVATURE_COLUMNS = ["lambda_max", "verdict"]  # from a hessian sweep of the runs, when there is one
+TARGET_COLUMNS = ["target", "target_step", "target_images", "target_seconds"]  # with a target; empty: never
 
 
 def _rank(group):
@@ -37,15 +39,17 @@ def _best_groups(groups):
     return best
 
 
-def summary_rows(records, curvature=None):
+def summary_rows(records, curvature=None, target=None):
     """One row per run (a dict, ready for CSV): its config axes and final numbers, exactly as recorded.
 
     ``best`` is "yes" for the runs of the best learning rate of their optimizer (per combination of the
     other varying fields): the highest final validation accuracy (mean over seeds), ties going to the
     lower validation loss; a learning rate where a run diverged is never the best. `curvature`
     ({run name: row of a hessian sweep}, see ``analysis.curvature.sweep_curvature``) adds λmax and
-    the verdict of the runs it measured.
+    the verdict of the runs it measured. `target` (e.g. "valid_acc=0.97", see ``analysis.target``)
+    adds when each run first reached it: target_step, target_images, target_seconds (None: never).
     """
+    target = parse_target(target) if target is not None else None
     runs = as_runs(records)
     best = _best_groups(runs.groups)
     rows = []
@@ -69,6 +73,10 @@ def summary_rows(records, curvature=None):
             if curvature:
                 measured = curvature.get(r["name"], {})
                 row.update({k: measured.get(k) for k in CURVATURE_COLUMNS})
+            if target:
+                reached = time_to_target(r, target) or {}
+                row.update({"target": target["text"], "target_step": reached.get("step"),
+                            "target_images": reached.get("images"), "target_seconds": reached.get("seconds")})
             rows.append(row)
     return rows
 
@@ -76,7 +84,8 @@ def summary_rows(records, curvature=None):
 def _extra_keys(rows):
     keys = []
     for row in rows:
-        keys += [k for k in row if k not in RUN_COLUMNS + RESULT_COLUMNS + CURVATURE_COLUMNS and k not in keys]
+        keys += [k for k in row if k not in RUN_COLUMNS + RESULT_COLUMNS + CURVATURE_COLUMNS + TARGET_COLUMNS
+                 and k not in keys]
     return keys
 
 
@@ -118,6 +127,23 @@ def _curvature_cells(rows):
     return [_mean_text([r.get("lambda_max") for r in rows], _num), ", ".join(verdicts) or "–"]
 
 
+def _target_of(rows):
+    """The target text of the rows, or None when they were made without one."""
+    return next((r["target"] for r in rows if r.get("target")), None)
+
+
+def _target_cell(rows):
+    """Steps, images and seconds to the target, mean over the seeds that reached it; "never"."""
+    reached = [r for r in rows if r.get("target_step") is not None]
+    if not reached:
+        return NEVER
+    seconds = [r["target_seconds"] for r in reached if r.get("target_seconds") is not None]
+    text = (f"{np.mean([r['target_step'] for r in reached]):,.0f} steps · "
+            f"{np.mean([r['target_images'] for r in reached]):,.0f} images · "
+            + (f"{np.mean(seconds):.1f} s" if seconds else "? s"))
+    return text + (f" ({len(reached)} of {len(rows)} seeds; the others never)" if len(reached) < len(rows) else "")
+
+
 def _best_cells(line_rows, curvature):
     """best lr, valid acc, eval acc, seconds, status (and λmax, verdict) of one optimizer (+ other
     fields), over seeds."""
@@ -156,30 +182,41 @@ def summary_markdown(rows):
                  for group in lines.values()]
     run_body = [[r["name"], r["optimizer"], fmt(r["lr"])] + [fmt(r.get(k)) for k in extras + seed]
                 + _run_cells(r, curvature) for r in rows]
+    target = _target_of(rows)
+    target_header = [f"to {target}"] if target else []
+    if target:
+        for cells, group in zip(best_body, lines.values()):
+            chosen = [r for r in group if r["best"] == "yes"]
+            cells.append(_target_cell(chosen) if chosen else "–")
+        for cells, r in zip(run_body, rows):
+            cells.append(_target_cell([r]))
     text = [
         "## Best learning rate per optimizer",
         "",
         "Chosen by final validation accuracy (mean ± std over seeds), ties to the lower validation "
         "loss; a learning rate where a run diverged is never chosen. Eval = the held-out eval split."
         + (" λmax and verdict: the Hessian's largest eigenvalue and minimum/saddle, from "
-           "`paddle-mnist hessian` (hessian.json)." if curvature else ""),
+           "`paddle-mnist hessian` (hessian.json)." if curvature else "")
+        + (f" To {target}: the training steps, images and seconds until the run first reached it "
+           "(mean over the seeds that did; see docs/notes/learner.md)." if target else ""),
         "",
         _table(["optimizer"] + extras + ["best lr", "valid acc", "eval acc", "seconds", "status"]
-               + curvature_header, best_body),
+               + curvature_header + target_header, best_body),
         "",
         "## All runs",
         "",
         _table(["run", "optimizer", "lr"] + extras + seed + ["status", "epochs done", "train loss",
                                                            "valid loss", "valid acc", "eval acc",
-                                                           "seconds", "best"] + curvature_header,
-               run_body),
+                                                           "seconds", "best"] + curvature_header
+               + target_header, run_body),
     ]
     return "\n".join(text) + "\n"
 
 
 def summary_csv(rows):
     """The per-run rows as CSV text: full-precision numbers, empty cells for missing values."""
-    columns = RUN_COLUMNS + _extra_keys(rows) + RESULT_COLUMNS + (CURVATURE_COLUMNS if _has_curvature(rows) else [])
+    columns = (RUN_COLUMNS + _extra_keys(rows) + RESULT_COLUMNS + (CURVATURE_COLUMNS if _has_curvature(rows) else [])
+               + (TARGET_COLUMNS if _target_of(rows) else []))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()

@@ -5,6 +5,7 @@ import sys
 from dataclasses import fields
 
 from paddle_mnist.core.config import TrainConfig, flag_of, value_type
+from paddle_mnist.analysis.target import DEFAULT_TARGET, METRICS
 from paddle_mnist.core.errors import PaddleMnistError
 from paddle_mnist.runners.executors import EXECUTORS, RAY_INSTALL
 from paddle_mnist.core.runtime import keep_freed_memory
@@ -93,6 +94,14 @@ def config_from_args(args, **extra):
         values[f.name] = f.metadata["parse"](value) if f.metadata["parse"] else value
     values.update(extra)
     return TrainConfig(**values)
+
+
+def add_target_argument(parser):
+    """--target [METRIC=VALUE]: time to target in the summary and time_to_target.png (plot, compare)."""
+    parser.add_argument("--target", nargs="?", const=DEFAULT_TARGET, default=None, metavar="METRIC=VALUE",
+                        help=f"also tell when each run first reached this target (steps, images, seconds): "
+                             f"a column in the summary and time_to_target.png; METRIC is one of "
+                             f"{', '.join(METRICS)}, e.g. valid_acc=0.97 (--target alone: {DEFAULT_TARGET})")
 
 
 def add_executor_arguments(parser, what="runs"):

@@ -8,7 +8,7 @@ from paddle_mnist.analysis import FairnessWarning
 from paddle_mnist.analysis.hessian import sweep_table
 from paddle_mnist.api import compare
 from paddle_mnist.cli.common import (EXIT_ERROR, EXIT_OK, add_config_arguments, add_executor_arguments,
-                                     add_lang_argument, config_from_args,
+                                     add_lang_argument, add_target_argument, config_from_args,
                                      stop_on_sigterm)
 from paddle_mnist.cli.report import print_report
 from paddle_mnist.core.config import AXIS_TYPES, LIST_FLAGS
@@ -54,7 +54,8 @@ def run_compare(args):
         result = compare(grid=grid or None, epochs=args.epochs, jobs=args.jobs, out=args.out, data=args.data,
                          plot=not args.no_plot, hessian=args.hessian, progress=not args.quiet,
                          formats=args.format, executor=args.executor, ray_address=args.ray_address,
-                         cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run, lang=args.lang, **shared)
+                         cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run, lang=args.lang,
+                         target=args.target, **shared)
     if result["skipped"]:
         print(f"{result['skipped']} finished run(s) skipped (already in {result['out']})")
     if result["hessian"]:  # measured before the plots: the summary table carries λmax and the verdict
@@ -91,6 +92,7 @@ def add_parser(subparsers):
                         "capped by the runs)")
     p.add_argument("--out", default=None, help="sweep directory (default: work/compare)")
     p.add_argument("--no-plot", action="store_true", help="train only; draw later with `paddle-mnist plot OUT`")
+    add_target_argument(p)
     p.add_argument("--format", default="png", help="plot formats, comma-separated: png, svg, pdf")
     p.add_argument("--hessian", action="store_true",
                    help="after the sweep, measure every finished run's Hessian on the same 1,000 training images, "

@@ -5,7 +5,7 @@ import warnings
 from paddle_mnist.analysis import FairnessWarning
 from paddle_mnist.analysis.tune import redraw
 from paddle_mnist.api import plot
-from paddle_mnist.cli.common import EXIT_OK, add_lang_argument
+from paddle_mnist.cli.common import EXIT_OK, add_lang_argument, add_target_argument
 from paddle_mnist.cli.report import print_report, print_tune_report
 from paddle_mnist.schemas.tune import is_tune_folder
 
@@ -24,6 +24,7 @@ def add_parser(subparsers):
                    help="running mean over N optimizer steps for the dark loss lines "
                         "(default: about 1/30 of the run; 1 = no smoothing)")
     p.add_argument("--out", default=None, metavar="OUT", help="write figures and summary here instead of DIR")
+    add_target_argument(p)
     add_lang_argument(p)
     p.set_defaults(func=run_plot)
 
@@ -34,6 +35,7 @@ def run_plot(args):
         return EXIT_OK
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FairnessWarning)  # printed by print_report, one line each
-        result = plot(args.directory, out=args.out, formats=args.format, smooth=args.smooth, lang=args.lang)
+        result = plot(args.directory, out=args.out, formats=args.format, smooth=args.smooth, lang=args.lang,
+                      target=args.target)
     print_report(result)
     return EXIT_OK
