@@ -5,8 +5,9 @@ too): the runners hand it their step losses as they reach the host anyway (every
 steps), and it redraws the figure from ``analysis.live`` through an IPython display handle, as
 fastprogress does, with no ipywidgets. Each redraw replaces the last one in the same output, so
 the cell ends with exactly one figure; a display that cannot show images shows its text instead.
-A redraw comes at most once a second, and never more often than keeps its cost under 2 % of the
-time (a slow redraw waits 50 times its own duration): watching does not slow training down.
+A redraw comes at most once a second, and only while all redraws so far, with the next one (guessed
+to cost what the last did), stay within 2 % of the time since the view started: watching does not
+slow training down. The final drawing, when the run has ended, is the result figure.
 Outside a notebook there is no figure: the terminal's progress bar shows the same numbers.
 """
 
@@ -20,6 +21,7 @@ from paddle_mnist.analysis.style import DPI
 
 MIN_SECONDS = 1.0  # at most about one redraw a second
 BUDGET = 0.02  # and no more of the time than this on redrawing
+FIRST_GUESS = 0.1  # seconds the first redraw is guessed to take (so it comes after FIRST_GUESS / BUDGET)
 
 
 def in_notebook():
@@ -53,8 +55,10 @@ class LiveView:
             from IPython.display import display  # only in a notebook, where IPython is there
         self.display, self.lang = display, check_lang(lang, option="lang")
         self.min_seconds, self.budget = min_seconds, budget
-        self.handle, self.curves, self.next_time = None, {}, 0.0
-        self.redraw_seconds = []  # what each redraw cost (the benchmark reads it)
+        self.handle, self.curves = None, {}
+        self.began = self.last_time = time.perf_counter()
+        self.spent, self.last_cost = 0.0, FIRST_GUESS  # seconds spent redrawing while training
+        self.redraw_seconds = []  # what each redraw cost, the final one last (the benchmark reads it)
 
     @classmethod
     def start(cls, live, lang=None):
@@ -65,8 +69,9 @@ class LiveView:
 
     def __call__(self, curves):
         self.curves = curves
-        if time.perf_counter() >= self.next_time:
-            self.redraw()
+        now = time.perf_counter()
+        if now - self.last_time >= self.min_seconds and self.spent + self.last_cost <= self.budget * (now - self.began):
+            self.spent += self.redraw()
 
     def run(self, record):
         """``train``'s on_steps: the one run of the record."""
@@ -79,9 +84,10 @@ class LiveView:
             self.handle = self.display(frame, display_id=True)
         else:
             self.handle.update(frame)
-        spent = time.perf_counter() - start
-        self.redraw_seconds.append(spent)
-        self.next_time = time.perf_counter() + max(self.min_seconds, spent / self.budget)
+        self.last_time = time.perf_counter()
+        self.last_cost = self.last_time - start
+        self.redraw_seconds.append(self.last_cost)
+        return self.last_cost
 
     def close(self, record=None):
         """The final drawing (with `record`: that run's final record, as ``train`` returns it)."""

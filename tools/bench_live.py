@@ -5,7 +5,9 @@
 Runs alternate (off, on, off, on, ...) in one process, so both sides see the same machine load.
 "on" is ``paddle_mnist.live.LiveView`` as a notebook gets it (every redraw draws the figure and
 renders its PNG), with a display that drops the frames (no Jupyter needed). Prints the median
-training time of each side, the overhead in percent, and how many redraws were made.
+training time of each side and, for each "on" run, the time its redraws took while training
+(the training loop waits for them: this is what the view costs, measured directly, which a loaded
+machine's noise between two runs can hide) and the final figure's time.
 """
 
 import argparse
@@ -48,12 +50,17 @@ def main():
             view.close(record)
             redraws.append(view.redraw_seconds)
         times[side].append(time.perf_counter() - start)
-        print(f"{side:3} {times[side][-1]:.2f} s" + (f", {len(redraws[-1])} redraws of "
-              f"{statistics.median(redraws[-1]) * 1000:.0f} ms (median)" if view else ""), flush=True)
+        if view:  # while training: every redraw but the last (the final figure, drawn after the run)
+            print(f"on  {times[side][-1]:.2f} s: {len(redraws[-1]) - 1} redraws while training, "
+                  f"{sum(redraws[-1][:-1]):.2f} s = {100 * sum(redraws[-1][:-1]) / times[side][-1]:.2f} % of the run; "
+                  f"final figure {redraws[-1][-1]:.2f} s", flush=True)
+        else:
+            print(f"off {times[side][-1]:.2f} s", flush=True)
     off, on = statistics.median(times["off"]), statistics.median(times["on"])
     print(f"data {args.data}, {args.epochs} epochs, batch {args.batch_size}, {record['steps_per_epoch']} steps/epoch, "
           f"{args.repeats} runs each side")
-    print(f"median: off {off:.2f} s, on {on:.2f} s: overhead {100 * (on - off) / off:+.1f} %")
+    print(f"median: off {off:.2f} s, on {on:.2f} s: {100 * (on - off) / off:+.1f} % (both sides' spread: "
+          f"off {min(times['off']):.1f}-{max(times['off']):.1f} s, on {min(times['on']):.1f}-{max(times['on']):.1f} s)")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ small and quick to draw: a live view redraws it about once a second while traini
 """
 
 import numpy as np
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from paddle_mnist.analysis.lang import localized, translator
-from paddle_mnist.analysis.style import LINESTYLES, new_figure, optimizer_colours
+from paddle_mnist.analysis.style import LINESTYLES, NotebookFigure, optimizer_styles
 
 WINDOW = 20  # steps in the running mean, the dark line
 
@@ -50,16 +51,17 @@ def figure_live(curves, *, lang=None):
     """Every run's step losses so far (light) and their running mean (dark), on the x range of the
     longest run, so the axes stay put while the lines grow. The legend sits beside the axes."""
     tr = translator(lang)
-    fig = new_figure((7.2, 3.6))
+    fig = NotebookFigure(figsize=(7.2, 3.6))  # a fixed layout: constrained layout would double a redraw's cost
+    fig.subplots_adjust(left=0.12, right=0.66, bottom=0.22, top=0.9)  # the legend goes right of the axes
     ax = fig.subplots()
-    colours = optimizer_colours({name.split("-")[0] for name in curves})
+    styles = optimizer_styles({name.split("-")[0] for name in curves})
     seen = {}  # optimizer -> how many of its runs are drawn: each gets the next line style
     for name, curve in curves.items():
         losses = np.array([np.nan if x is None else x for x in curve["losses"]], dtype=float)
         optimizer = name.split("-")[0]
         style = LINESTYLES[seen.get(optimizer, 0) % len(LINESTYLES)]
         seen[optimizer] = seen.get(optimizer, 0) + 1
-        colour = colours[optimizer]
+        colour, marker = styles[optimizer]
         steps = np.arange(1, len(losses) + 1)
         ax.plot(steps, losses, color=colour, alpha=0.25, linewidth=0.8)
         loss = recent_loss(curve)
@@ -68,10 +70,14 @@ def figure_live(curves, *, lang=None):
         if len(losses):
             window = min(WINDOW, len(losses))
             mean = np.convolve(losses, np.ones(window) / window, "valid")  # NaN only where a window holds one
-            ax.plot(steps[window - 1:], mean, color=colour, linestyle=style, linewidth=1.8, label=label)
+            ax.plot(steps[window - 1:], mean, color=colour, linestyle=style, linewidth=1.8, label=label,
+                    marker=marker, markevery=[len(mean) - 1])  # the marker: where the run is now
     ax.set_xlim(0, max([c["total"] for c in curves.values()] + [1]))
     if any(np.isfinite([x for c in curves.values() for x in c["losses"] if x is not None])):
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))  # labels at 0.1, 0.2, 0.5, 1, 2, 5
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))  # 0.5, not 5 × 10⁻¹
+        ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(tr("x_steps"))
     ax.set_ylabel(tr("loss_log"))
     done = sum(c["done"] for c in curves.values())
@@ -84,5 +90,5 @@ def figure_live(curves, *, lang=None):
         ax.set_title(tr("live_runs", done=done, n=len(curves)), fontsize=10)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    fig.supxlabel(tr("live_note", window=WINDOW), fontsize=7, color="#555555")  # laid out, never over the axes
+    fig.text(0.01, 0.015, tr("live_note", window=WINDOW), fontsize=7, color="#555555")  # below the x label
     return fig
