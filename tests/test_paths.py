@@ -17,19 +17,20 @@ import paddle_mnist
 from paddle_mnist.analysis.paths import animation_steps, figure_paths, load_paths
 from paddle_mnist.analysis.style import OPTIMIZER_STYLES, optimizer_colours, save_figure
 from paddle_mnist.cli import main
-from paddle_mnist.core.errors import DataError
+from paddle_mnist.core.errors import ConfigError, DataError
 from paddle_mnist.core.files import read_json
 from paddle_mnist.core.optim import OPTIMIZERS
 from paddle_mnist.api import paths
 from paddle_mnist.core.surfaces import SURFACES
-from paddle_mnist.runners.paths import LR_GRID, hessian_at, run_trials, shape_verdict
+from paddle_mnist.runners.paths import LR_GRID, LR_RULES, hessian_at, run_trials, shape_verdict, trial_score
 
 FOUR = ["sgd", "momentum", "adagrad", "adam"]
 
 
 @pytest.fixture(scope="module")
 def ravine_auto():
-    return paths("ravine", FOUR, progress=False)["runs"]["ravine"]
+    """The ravine with the final-f lr rule (--lr-rule final), whose choices a numpy model reproduces."""
+    return paths("ravine", FOUR, lr_rule="final", progress=False)["runs"]["ravine"]
 
 
 @pytest.fixture(scope="module")
@@ -272,9 +273,33 @@ def test_an_optimizer_missing_from_this_paddle_is_named(capsys):
 def test_the_notebook_runs_and_draws_its_figures_inline(tmp_path):
     outputs = run_notebook(Path(__file__).resolve().parents[1] / "tools" / "notebooks" / "paths.ipynb", tmp_path)
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert "adagrad   lr 5.46    reached f < 1e-3 at step 6" in text
+    assert "adagrad   lr 2.98    reached f < 1e-3 at step 9" in text  # the path lr rule (default)
     assert "sgd       lr 0.886   reached f < 1e-3 at step 43" in text
     assert text.count(": minimum, Hessian eigenvalues 1, ") == 4  # all four fell off the saddle
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) == 3  # ravine, saddle exact, saddle with noise
     assert list(tmp_path.iterdir()) == []  # without out=..., paths writes nothing
+
+
+@pytest.mark.slow
+def test_lr_rule_path_punishes_a_wild_path_final_keeps_the_old_choice():
+    """On the ravine the final-f rule gives Momentum lr 1.62 (it zig-zags at the edge of stability);
+    the default path rule (final plus mean f - f* along the path) a calmer 0.264; both said on the figure."""
+    assert trial_score([3.0, 1.0, 0.0], 0.0, "final") == 0.0
+    assert trial_score([3.0, 1.0, 0.0], 0.0, "path") == 0.0 + (1.0 + 0.0) / 2
+    runs = {rule: paths("ravine", ["momentum"], lr_rule=rule, progress=False)["runs"]["ravine"]
+            for rule in LR_RULES}
+    final, path = runs["final"]["optimizers"][0], runs["path"]["optimizers"][0]
+    assert final["lr"] == pytest.approx(1.6238, abs=1e-4) and path["lr"] == pytest.approx(0.2637, abs=1e-4)
+    assert runs["path"]["lr_score"] == "path" and runs["final"]["lr_score"] == "final"
+    # the chosen lr has the lowest score of the trials that stayed in the box
+    scores = [t["score"] for t in path["trials"] if t["score"] is not None]
+    assert min(scores) == next(t["score"] for t in path["trials"] if t["lr"] == path["lr"])
+    assert np.mean(np.abs(np.diff(np.array(path["points"])[:, 1]))) < \
+        np.mean(np.abs(np.diff(np.array(final["points"])[:, 1])))  # less swinging across the ravine
+    caption = figure_paths(runs["path"]).get_supxlabel()
+    assert "mean f − f* along the path" in caption
+    assert "f after 100 steps" in figure_paths(runs["final"]).get_supxlabel()
+    assert "路径" in figure_paths(runs["path"], lang="zh").get_supxlabel()
+    with pytest.raises(ConfigError, match="--lr-rule must be one of path, final"):
+        paths("ravine", ["sgd"], lr_rule="best", progress=False)
