@@ -15,6 +15,7 @@ from paddle_mnist.analysis.lang import ENV, PHRASES, check_lang, chinese_font
 from paddle_mnist.analysis.report import plot
 from paddle_mnist.analysis.style import OPTIMIZER_STYLES, dodge, optimizer_styles
 from paddle_mnist.core.errors import ConfigError
+from paddle_mnist.core.numbers import value_text, with_error
 from paddle_mnist.core.optim import OPTIMIZERS
 
 from conftest import run_cli
@@ -118,3 +119,41 @@ def test_plot_cli_lang_zh_exits_0_without_missing_glyphs(tmp_path):
         assert (tmp_path / "sweep" / f"{name}.png").stat().st_size > 10_000, name
     bad = run_cli("plot", folder, "--lang", "fr", cwd=tmp_path)
     assert bad.returncode == 2 and "--lang: invalid choice: 'fr'" in bad.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# numbers as far as they are known
+
+
+def linear_model_result():
+    """A hessian.json as a linear model gives it: its bottom is exactly 0, the solver says ~1e-3."""
+    return {"run": "linear", "weights": "best", "top_eigenvalues": [146.0612, 80.2, 60.1],
+            "bottom_eigenvalues": [3.6e-5, 1.0e-3, 3.4e-3], "residuals": {"top": [0.0213, 0.03, 0.02],
+                                                                          "bottom": [2e-4, 3e-4, 2e-4]},
+            "lambda_max": 146.0612, "lambda_min": 3.6e-5, "zero_tolerance": 0.146, "trace": 512.3,
+            "trace_stderr": 21.7, "probes": 50, "verdict": "minimum", "verdict_tol": 0.01,
+            "at_critical_point": True, "gradient_norm": 1e-4, "weight_norm": 10.0, "hvp_count": 120,
+            "method": "double_backward", "hvp_seconds": 0.05, "images": 1000, "parameters": 7850,
+            "lanczos": {"tol": 1e-3}}
+
+
+def test_numbers_carry_what_they_are_known_to():
+    assert with_error(146.0612, 0.0213) == "146.06 ± 0.02"
+    assert with_error(512.3, 21.7) == "512 ± 22"
+    assert with_error(3.689923, 4e-7) == "3.68992 ± 4e-07"  # past float32's digits: six, no more
+    assert value_text(3.4e-3, 2e-4, 0.146) == "0 (within tolerance 0.1)"
+    assert value_text(-0.5, 0.01, 0.003) == "-0.50 ± 0.01"
+
+
+def test_hessian_reads_a_zero_bottom_as_zero_within_tolerance():
+    r = linear_model_result()
+    line = hessian.hessian_summary(r)
+    assert "λmax 146.06 ± 0.02" in line and "λmin 0 (within tolerance 0.1)" in line
+    assert "trace 512 ± 22" in line and "3.6e-05" not in line
+    fig = hessian.figure_eigenvalues(r)
+    ax = fig.axes[0]
+    hollow = [line for line in ax.lines if line.get_markerfacecolor() == "white"]
+    assert hollow and list(hollow[0].get_ydata()) == [0.0, 0.0, 0.0]  # drawn at 0, not as a spectrum
+    assert "0 within the solver's tolerance ±0.1" in " ".join(t.get_text() for t in ax.get_legend().get_texts())
+    top = max(r["top_eigenvalues"]) + max(r["residuals"]["top"])
+    assert ax.get_ylim()[1] > 2 * top  # the λ1 marker and its error bar are not clipped
