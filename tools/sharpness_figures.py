@@ -65,6 +65,8 @@ def main(argv=None):
     parser.add_argument("--img", default=os.path.join(ROOT, "docs", "img"))
     parser.add_argument("--only", default=None, help="train only this run, e.g. sgd-0.02 (no figures)")
     parser.add_argument("--steps", type=int, default=STEPS, help=f"steps of each run (default: {STEPS})")
+    parser.add_argument("--draw", action="store_true",
+                        help="only draw, from the records in the work folder as they are (finished or not)")
     args = parser.parse_args(argv)
     os.makedirs(args.work, exist_ok=True)
     data = small_copy(args.data, os.path.join(args.work, "mnist-real-small-valid.json.gz"))
@@ -74,11 +76,15 @@ def main(argv=None):
             name, lr = item.split("-")
             run(data, args.work, name, float(lr), args.steps)
         return
-    records = [run(data, args.work, name, lr, args.steps) for name, lr in planned]
-    for p in records:
-        points = p["sharpness"]["points"]
-        print(p["name"], p["status"], "λmax first", points[0]["lambda_max"], "median last third",
-              np.median([q["lambda_max"] for q in points if q["step"] >= 2 * STEPS / 3 and q["lambda_max"]]))
+    if args.draw:  # a record is complete up to its last finished epoch, even when the run was killed
+        records = [load_record(os.path.join(args.work, f"{name}-lr{lr:g}")) for name, lr in planned]
+    else:
+        records = [run(data, args.work, name, lr, args.steps) for name, lr in planned]
+    for r in records:
+        points, steps = r["sharpness"]["points"], len(r["steps"]["loss"])
+        print(f"{r['name']}: {steps} steps ({r['status']}), 2/lr-type line {points[0]['threshold']:g}, λmax first "
+              f"{points[0]['lambda_max']:.1f}, median of the last third "
+              f"{np.median([q['lambda_max'] for q in points if q['step'] >= 2 * steps / 3 and q['lambda_max']]):.1f}")
     os.makedirs(args.img, exist_ok=True)
     print(save_figure(figure_sharpness(records[:3]), args.img, "sharpness_sgd"))
     print(save_figure(figure_sharpness(records[3:]), args.img, "sharpness_adam"))

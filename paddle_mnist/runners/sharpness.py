@@ -12,7 +12,7 @@ exactly the images it trains on; default M = ``DEFAULT_IMAGES``, or every traini
 
 * ``lambda_max``: the largest eigenvalue of the loss's Hessian H, by ``LANCZOS_STEPS`` Lanczos steps
   started from the previous measurement's top eigenvector (a warm start: the sharpest direction
-  moves little in N steps). The products H·v are ``hvp.HessianOperator``'s (double backward for
+  moves little in N steps; the first point starts from a random vector with ``COLD_STEPS``). The products H·v are ``hvp.HessianOperator``'s (double backward for
   linear and mlp; for the CNN finite differences with its ReLU/max-pool pattern held).
 * ``preconditioned`` (Adam and AdamW only, else null): the largest eigenvalue of P⁻¹H, where
   P = diag((1 − β1ᵗ)(√v̂ + ε)) is the matrix of the step Adam just took, w ← w − lr·P⁻¹m (m its
@@ -40,7 +40,8 @@ from paddle_mnist.runners.hvp import HessianOperator
 from paddle_mnist.runners.runpoint import SUBSET_RULE, subset_indices
 
 DEFAULT_IMAGES = 500  # images λmax is measured on when --sharpness-images is not given
-LANCZOS_STEPS = 5     # H·v products per eigenvalue (warm-started, so a few suffice)
+LANCZOS_STEPS = 4     # H·v products per eigenvalue (warm-started, so a few suffice; cost: see notes)
+COLD_STEPS = 20       # ... from a random start (the first point, and the first after a resume)
 PRECONDITIONED = ("adam", "adamw")  # optimizers whose step is w - lr·P⁻¹m with P read from their state
 START_SEED = 0        # the random start vector of the first measurement
 
@@ -135,7 +136,8 @@ class SharpnessLog:
         self.vector = self.p_vector = None
         self.method = "auto"
         self.series = record["sharpness"] = {
-            "every": self.every, "images": images, "subset": SUBSET_RULE, "lanczos_steps": LANCZOS_STEPS,
+            "every": self.every, "images": images, "subset": SUBSET_RULE,
+            "lanczos_steps": LANCZOS_STEPS, "cold_steps": COLD_STEPS,
             "method": old.get("method"), "stability": {"of": self.of, "rule": rule},
             "preconditioner": ("diag((1-beta1^t)(sqrt(v_hat)+eps)) of the step just taken"
                                if config.optimizer in PRECONDITIONED else None),
@@ -180,19 +182,24 @@ class SharpnessLog:
         rng = np.random.default_rng(START_SEED)
         loss, grad = op.loss_and_gradient()
         values = {"loss": _finite(loss), "grad_norm": _finite(np.linalg.norm(grad))}
-        start = self.vector if self.vector is not None else rng.standard_normal(op.dim)
-        top, self.vector = lanczos_top(op, start)
+        top, self.vector = lanczos_top(op, *_start(self.vector, rng, op.dim))
         values["lambda_max"] = _finite(top)
         p = adam_preconditioner(self.run.optimizer, self.params) if self.of == "preconditioned" else None
         if p is not None:
             scale = 1 / np.sqrt(p)
-            start = self.p_vector if self.p_vector is not None else rng.standard_normal(op.dim)
-            top, self.p_vector = lanczos_top(lambda u: scale * op(scale * u), start)
+            top, self.p_vector = lanczos_top(lambda u: scale * op(scale * u), *_start(self.p_vector, rng, op.dim))
             values["preconditioned"] = _finite(top)
         # a vector with NaN in it would poison every later start
         self.vector = self.vector if values["lambda_max"] is not None else None
         self.p_vector = self.p_vector if values.get("preconditioned") is not None else None
         return values
+
+
+def _start(previous, rng, dim):
+    """(start vector, Lanczos steps): warm from the previous eigenvector, else cold with more steps."""
+    if previous is not None:
+        return previous, LANCZOS_STEPS
+    return rng.standard_normal(dim), COLD_STEPS
 
 
 def _finite(x):

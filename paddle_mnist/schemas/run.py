@@ -11,7 +11,8 @@ Layout of ``record.json`` (schema ``paddle_mnist.run/1``)::
     defaults      {field: why}: fields the caller left out and the value chosen for them, e.g.
                   {"lr": "lr 1: adadelta's usual learning rate ..."}; {} when all were given
     config_id     hash of the config fields that change the result (not out/resume/device)
-    data          {path, sha256, sizes: {train, valid, eval}, pixel_range, synthetic}
+    data          {path, sha256, sizes: {train, valid, eval}, pixel_range, synthetic}; with
+                  --train-images N also train_subset {images: N, of, rule} (sizes.train is then N)
     fairness      {init_weights_sha256, batch_order_sha256}: equal across a fair comparison
     environment   {paddle_mnist, paddle, python, numpy, device, threads, cpus, platform}
     steps_per_epoch  batches per epoch
@@ -22,6 +23,9 @@ Layout of ``record.json`` (schema ``paddle_mnist.run/1``)::
     eval          {loss, acc} on the eval split with the best checkpoint, or null
     divergence    null, or {step, reason}
     timing        {wall_seconds, train_seconds, images_per_second}
+    sharpness     only with --sharpness-every N (runners/sharpness.py): {every, images, subset,
+                  lanczos_steps, method, stability {of, rule}, preconditioner, seconds, points: [{step,
+                  lambda_max, preconditioned, grad_norm, loss, lr, threshold}, ...]}
 
 Non-finite numbers (a diverged loss) are stored as null, so the file stays valid JSON.
 """
