@@ -36,7 +36,7 @@ runtime.quiet_paddle_import()
 # The public names, all from the composing layer (paddle_mnist/api.py), imported on first use.
 _PUBLIC = ("load_data", "load_dataset", "MnistDataset", "MNIST", "build_model", "build_optimizer", "TrainConfig",
            "train", "compare", "plot", "predict", "export", "lr_find", "tune", "paths", "hessian",
-           "hessian_sweep", "landscape")
+           "hessian_sweep", "landscape", "trajectory")
 
 
 def __getattr__(name):

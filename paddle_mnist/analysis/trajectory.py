@@ -69,7 +69,7 @@ def draw_surface(ax, result):
 def draw_paths(ax, result, styles, marks=True):
     """Each run's path and the start; with `marks`, the epoch marks and the labelled start and ends
     (an animation adds them as it goes). Returns {name: Line2D}."""
-    lines = {}
+    lines, labels = {}, []
     for run in result["runs"]:
         colour, style, marker = styles[run["name"]]
         p = np.array(run["points"])
@@ -79,24 +79,53 @@ def draw_paths(ax, result, styles, marks=True):
             ends = p[run["epoch_ends"]]
             ax.plot(ends[:, 0], ends[:, 1], marker=marker, color=colour, markeredgecolor="white", markersize=7,
                     linestyle="none", zorder=5)
-            _label(ax, p, f"{run['name']}\nloss {run['own_loss'][-1]:.3g}", colour)
+            labels.append((p[-1], f"{run['name']}\nloss {run['own_loss'][-1]:.3g}", colour))
     ax.plot([0], [0], **START)
     if marks:
-        ax.annotate(f"start\nloss {result['origin']['loss']:.3g}", (0, 0), xytext=(-10, -10),
-                    textcoords="offset points", ha="right", va="top", fontsize=8,
-                    bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.8))
+        labels.append((np.zeros(2), f"start\nloss {result['origin']['loss']:.3g}", "black"))
+        place_labels(ax, labels, [np.array(run["points"]) for run in result["runs"]])
     return lines
 
 
-def _label(ax, points, text, colour):
-    """The run's name at its end, pushed outwards along its last step (away from its own path)."""
-    span = np.array([np.ptp(ax.get_xlim()), np.ptp(ax.get_ylim())])
-    step = (points[-1] - points[max(len(points) - 3, 0)]) / span
-    direction = step / (np.linalg.norm(step) or 1.0)
-    ax.annotate(text, points[-1], xytext=tuple(14 * direction), textcoords="offset points", fontsize=8,
-                color=colour, ha="left" if direction[0] >= 0 else "right",
-                va="bottom" if direction[1] >= 0 else "top", zorder=7,
-                bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.85))
+# label offsets tried in turn (points): beside the mark in the four diagonal directions, then farther
+OFFSETS = [(d * dx, d * dy) for d in (10, 28) for dx, dy in ((1, 1), (1, -1), (-1, 1), (-1, -1))]
+
+
+def place_labels(ax, labels, paths):
+    """Put each (xy, text, colour) label at the first offset where its box covers no path and no
+    other label (else where it covers the fewest): nothing hides under a label."""
+    fig = ax.figure
+    fig.draw_without_rendering()  # fixes the layout, so the boxes measured below are final
+    dense = np.concatenate([_densify(ax.transData.transform(p)) for p in paths])
+    placed = []
+    for xy, text, colour in labels:
+        best = None
+        for dx, dy in OFFSETS:
+            note = ax.annotate(text, xy, xytext=(dx, dy), textcoords="offset points", fontsize=8, color=colour,
+                               ha="left" if dx > 0 else "right", va="bottom" if dy > 0 else "top", zorder=7,
+                               bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.85))
+            box = note.get_window_extent().expanded(1.05, 1.1)
+            covered = (dense[:, 0] > box.x0) & (dense[:, 0] < box.x1) & (dense[:, 1] > box.y0) & (dense[:, 1] < box.y1)
+            inside = covered.sum() + sum(box.overlaps(b) for b in placed) * 100
+            inside += 100 * (not ax.bbox.contains(box.x0, box.y0) or not ax.bbox.contains(box.x1, box.y1))
+            if best is None or inside < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (inside, note, box)
+            else:
+                note.remove()
+            if inside == 0:
+                break
+        placed.append(best[2])
+
+
+def _densify(points, per_segment=20):
+    """Points along a polyline (display coordinates), so a label's box can see the lines between them."""
+    if len(points) < 2:
+        return points
+    t = np.linspace(0, 1, per_segment, endpoint=False)[:, None]
+    segments = [a + t * (b - a) for a, b in zip(points[:-1], points[1:])]
+    return np.concatenate(segments + [points[-1:]])
 
 
 def draw_shadow_check(ax, result, styles):

@@ -1,13 +1,10 @@
 """`paddle-mnist trajectory`: the runs of a sweep (trained with --trajectory) walking one plane of
-the real loss surface (paddle_mnist.runners.trajectory, figure: paddle_mnist.analysis.trajectory)."""
+the real loss surface (paddle_mnist.api.trajectory) from the command line."""
 
-import os
 import re
 
-from paddle_mnist.analysis.style import parse_formats, save_figure
-from paddle_mnist.analysis.trajectory import figure_trajectory, save_animation
+from paddle_mnist.api import trajectory
 from paddle_mnist.cli.common import EXIT_OK
-from paddle_mnist.runners import trajectory as trajectory_runner
 
 
 def add_parser(subparsers):
@@ -37,16 +34,6 @@ def add_parser(subparsers):
     p.add_argument("--format", default="png", help="figure formats, e.g. png,svg (default: png)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_trajectory)
-
-
-def trajectory(path, *, animate=False, formats=("png",), **options):
-    """The runner, then its figure (and GIF) beside its JSON; returns the result."""
-    formats = parse_formats(formats)
-    result = trajectory_runner.trajectory(path, **options)
-    result["files"] = save_figure(figure_trajectory(result), path, "trajectory", formats) + result["files"]
-    if animate:
-        result["files"].append(save_animation(result, os.path.join(path, "trajectory.gif")))
-    return result
 
 
 def run_trajectory(args):

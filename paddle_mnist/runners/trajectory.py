@@ -21,12 +21,12 @@ import os
 
 import numpy as np
 import paddle
-from tqdm.auto import tqdm
 
 from paddle_mnist.core.errors import ConfigError, DataError
+from paddle_mnist.core.progress import tqdm
 from paddle_mnist.core.trajectory_log import read_points
 from paddle_mnist.core.weights import get_flat, trainable
-from paddle_mnist.runners import landscape
+from paddle_mnist.runners.landscape import parse_span, slice_values
 from paddle_mnist.runners.runpoint import SUBSET_RULE, check_writable, initial_model, load_subset
 from paddle_mnist.schemas.run import RECORD_FILE, load_record
 from paddle_mnist.schemas.trajectory import SCHEMA, write_trajectory
@@ -116,7 +116,7 @@ def grid_axes(coords, span, n):
         parts = str(span).split(",")
         if len(parts) > 2:
             raise ConfigError(f"--range must be START:STOP:N or two of them joined by a comma, not {span!r}")
-        axes = [landscape.parse_span(p) for p in parts]
+        axes = [parse_span(p) for p in parts]
         return axes[0], axes[-1]
     if not isinstance(n, int) or not 2 <= n <= 1001:
         raise ConfigError(f"--grid must be a whole number between 2 and 1001, not {n!r}")
@@ -158,7 +158,7 @@ def trajectory(path, *, runs=None, plane="pca", span=None, grid=21, images=1000,
     n_points = sum(len(d) for d in deltas)
     bar = tqdm(total=len(alphas) * len(betas) + 2 * n_points + 1, desc="trajectory", unit="point",
                disable=not progress, leave=False)
-    measure = lambda points: landscape.slice_values(model, x, y, loss_name, points, bar)  # noqa: E731
+    measure = lambda points: slice_values(model, x, y, loss_name, points, bar)  # noqa: E731
     try:
         (origin_loss,), (origin_acc,) = measure([origin])
         grid_loss, grid_acc = measure(origin + a * basis[:, 0] + b * basis[:, 1] for b in betas for a in alphas)
