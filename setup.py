@@ -2,8 +2,9 @@ import re
 
 from setuptools import find_packages, setup
 
-# one source for the version: paddle_mnist/__init__.py (read as text: importing it needs Paddle)
-VERSION = re.search(r'^__version__ = "([^"]+)"', open("paddle_mnist/__init__.py", encoding="utf-8").read(), re.M).group(1)
+# one source for the version: paddle_mnist/core/version.py (read as text: importing the package needs Paddle)
+VERSION = re.search(r'^__version__ = "([^"]+)"', open("paddle_mnist/core/version.py", encoding="utf-8").read(),
+                    re.M).group(1)
 
 setup(
     name="paddle_mnist",

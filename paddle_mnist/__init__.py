@@ -8,7 +8,7 @@ import importlib.util
 import os
 import sys
 
-__version__ = "0.1.0"
+from paddle_mnist.core.version import __version__  # noqa: F401  (no Paddle in it)
 
 PADDLE_MISSING = (
     "paddle_mnist needs PaddlePaddle, which is not installed: "

@@ -11,7 +11,7 @@ import signal
 import sys
 import warnings
 
-from paddle_mnist import __version__  # set before paddle_mnist/__init__.py imports this module
+from paddle_mnist.core.version import __version__
 
 
 def load_zlib_users_before_paddle():
