@@ -11,7 +11,7 @@ verdict per run, for the summary table).
 import numpy as np
 
 from paddle_mnist.analysis.lang import localized, translator
-from paddle_mnist.analysis.style import new_figure, optimizer_colours, optimizer_markers
+from paddle_mnist.analysis.style import dodge, new_figure, optimizer_colours, optimizer_markers
 from paddle_mnist.core.files import read_json
 from paddle_mnist.core.numbers import is_zero, significant, value_text, with_error
 from paddle_mnist.schemas.hessian import CRITICAL_TOL, read_sweep
@@ -88,16 +88,15 @@ def figure_sharpness_by_lr(table, show=False, lang=None):
     rows = [r for r in t["rows"] if r.get("lambda_max") is not None]
     optimizers = sorted({r["optimizer"] for r in rows})
     colours, markers = optimizer_colours(optimizers), optimizer_markers(optimizers)
-    for name in optimizers:
+    for i, name in enumerate(optimizers):  # each line shifted sideways a little (style.dodge): none hidden
         mine = sorted((r for r in rows if r["optimizer"] == name), key=lambda r: r["lr"])
-        lrs, lam = [r["lr"] for r in mine], [r["lambda_max"] for r in mine]
+        lrs, lam = dodge([r["lr"] for r in mine], i, len(optimizers)), [r["lambda_max"] for r in mine]
         ax.plot(lrs, lam, "-", color=colours[name], marker=markers[name], markersize=8, label=name)
-        for r in mine:  # over the run's marker: a cross for a saddle, a white face when not at a critical point
+        for x, r in zip(lrs, mine):  # over the run's marker: a cross for a saddle, white when not at a critical point
             if r["verdict"] == "saddle":
-                ax.plot(r["lr"], r["lambda_max"], "X", color=colours[name], markeredgecolor="black", markersize=9)
+                ax.plot(x, r["lambda_max"], "X", color=colours[name], markeredgecolor="black", markersize=9)
             elif not r["at_critical_point"]:
-                ax.plot(r["lr"], r["lambda_max"], markers[name], color=colours[name], markerfacecolor="white",
-                        markersize=8)
+                ax.plot(x, r["lambda_max"], markers[name], color=colours[name], markerfacecolor="white", markersize=8)
     if rows:  # plain gradient descent is stable only while λmax < 2/lr (Cohen et al. 2021)
         lrs = np.geomspace(min(r["lr"] for r in rows), max(r["lr"] for r in rows), 50)
         ax.plot(lrs, 2 / lrs, ":", color="0.5", label=tr("stability_limit"))

@@ -130,13 +130,15 @@ def figure_epochs(runs, show=False, lang=None):
     axs = fig.subplots(2, 2, sharex=True, sharey="row")  # train and valid on one scale: see the gap
     fig.suptitle(tr("title_epochs"), fontsize=12)
     panels = [(ax, key, scale) for ax, (key, _, scale) in zip(axs.ravel(), EPOCH_PANELS)]
-    for g in runs.groups:
+    n = len(runs.groups)
+    for j, g in enumerate(runs.groups):
         label = group_label(g) + seeds_note(g, runs.groups, divergence=True, lang=lang)
         style = dict(color=colours[g.optimizer], linestyle=styles[canon(g.extras)], marker=markers[g.lr],
                      markersize=5, linewidth=1.5, alpha=0.9 if len(g.runs) == 1 else 0.6)
+        shift = 0.3 * ((j + 0.5) / n - 0.5) if n > 1 else 0.0  # side by side within ±0.15 epoch: none hidden
         for i, r in enumerate(g.runs):
             epochs = r.get("epochs") or []
-            x = [e.get("epoch", k + 1) for k, e in enumerate(epochs)]
+            x = [e.get("epoch", k + 1) + shift for k, e in enumerate(epochs)]
             for ax, key, scale in panels:
                 y = [np.nan if e.get(key) is None else e[key] * scale for e in epochs]
                 ax.plot(x, y, label=label if i == 0 and not compact else None, **style)
