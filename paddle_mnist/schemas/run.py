@@ -26,6 +26,8 @@ Layout of ``record.json`` (schema ``paddle_mnist.run/1``)::
     sharpness     only with --sharpness-every N (runners/sharpness.py): {every, images, subset,
                   lanczos_steps, method, stability {of, rule}, preconditioner, seconds, points: [{step,
                   lambda_max, preconditioned, grad_norm, loss, lr, threshold}, ...]}
+    trajectory    only with --trajectory EVERY (core/trajectory_log.py): {file ("trajectory.npz" in the
+                  run folder), every, points, dtype, saved_at}
 
 Non-finite numbers (a diverged loss) are stored as null, so the file stays valid JSON.
 """
