@@ -70,7 +70,7 @@ def unknown_flags(text, flags):
         words = line.split()[1:]
         if not words or words[0].startswith("-") or words[0] in ("<command>", "<命令>", "COMMAND"):
             continue
-        command = words[0]
+        command = words[0].strip("`'\"),.;:")  # a command quoted inside program output: `paddle-mnist optimizers`)
         if len(words) > 1 and f"{command} {words[1]}" in flags:
             command = f"{command} {words[1]}"
         if command not in flags:
