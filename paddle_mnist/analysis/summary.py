@@ -190,22 +190,6 @@ def summary_markdown(rows):
             cells.append(_target_cell(chosen) if chosen else "–")
         for cells, r in zip(run_body, rows):
             cells.append(_target_cell([r]))
-    target = _target_of(rows)
-    target_header = [f"to {target}"] if target else []
-    if target:
-        for cells, group in zip(best_body, lines.values()):
-            cells.append(_target_cell([r for r in group if r["best"] == "yes"]) if cells[-1 - len(curvature_header)]
-                         and any(r["best"] == "yes" for r in group) else "–")
-        for cells, r in zip(run_body, rows):
-            cells.append(_target_cell([r]))
-    target = _target_of(rows)
-    target_header = [f"to {target}"] if target else []
-    if target:
-        for cells, group in zip(best_body, lines.values()):
-            chosen = [r for r in group if r["best"] == "yes"]
-            cells.append(_target_cell(chosen) if chosen else "–")
-        for cells, r in zip(run_body, rows):
-            cells.append(_target_cell([r]))
     text = [
         "## Best learning rate per optimizer",
         "",
