@@ -246,7 +246,7 @@ BAD_TRAIN_FLAGS = [
     (["--threads", "-1"], "--threads must be a positive integer"),
     (["--weight-decay", "nan"], "--weight-decay must be a number >= 0"),
     (["--weight-decay", "inf"], "--weight-decay must be a number >= 0"),
-    (["--seed", "-1"], "--seed must be an integer >= 0"),
+    (["--seed", "-1"], "--seed must be an integer from 0 to 4294967295"),
     (["--seed", str(2**40)], "--seed must be at most 4294967295"),
     (["--lr", "nan"], "--lr must be a positive number"),
     (["--lr", "inf"], "--lr must be a positive number"),

@@ -30,21 +30,28 @@ def _text(x):
 
 
 def _range_text(low, high, low_open, kind):
+    """"a positive integer", "an integer >= 10", "an integer from 0 to 4294967295", "a number > 0.1"."""
+    if low == 0 and low_open and high is None:
+        return f"a positive {kind}"
+    if low == 1 and kind == "integer" and high is None:
+        return "a positive integer"
+    article = "an" if kind == "integer" else "a"
     if low is not None and high is not None and not low_open:
-        return f"{kind} from {_text(low)} to {_text(high)}"
+        return f"{article} {kind} from {_text(low)} to {_text(high)}"
     parts = []
     if low is not None:
         parts.append(f"{'>' if low_open else '>='} {_text(low)}")
     if high is not None:
         parts.append(f"<= {_text(high)}")
-    return f"{kind} {' and '.join(parts)}".rstrip()
+    return f"{article} {kind} {' and '.join(parts)}".rstrip()
 
 
 def number(name, value, *, low=None, high=None, low_open=False):
     """A finite number, at least `low` (above it when `low_open`) and at most `high`."""
-    ok = is_number(value) and (low is None or (value > low if low_open else value >= low))
-    if not ok or (high is not None and value > high):
-        _refuse(name, "a " + _range_text(low, high, low_open, "number"), value)
+    if not (is_number(value) and (low is None or (value > low if low_open else value >= low))):
+        _refuse(name, _range_text(low, high, low_open, "number"), value)
+    if high is not None and value > high:
+        _refuse(name, f"at most {_text(high)}", value)
     return value
 
 
@@ -55,10 +62,10 @@ def positive(name, value):
 
 def whole(name, value, *, low=None, high=None):
     """A whole number (7 or 7.0) from `low` to `high`; returned as an int."""
-    ok = is_number(value) and float(value).is_integer()
-    ok = ok and (low is None or value >= low) and (high is None or value <= high)
-    if not ok:
-        _refuse(name, "a " + _range_text(low, high, False, "whole number"), value)
+    if not (is_number(value) and float(value).is_integer() and (low is None or value >= low)):
+        _refuse(name, _range_text(low, high, False, "integer"), value)
+    if high is not None and value > high:
+        _refuse(name, f"at most {_text(high)}", value)
     return int(value)
 
 

@@ -14,23 +14,21 @@ import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Optional
 
+from paddle_mnist.core import checks
+from paddle_mnist.core.checks import SEED_MAX
 from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.core.loss import LOSSES
 from paddle_mnist.core.model import MODELS
 from paddle_mnist.core.optim import OPTIMIZERS, check_optimizer, optimizer_keywords, parse_overrides
 from paddle_mnist.core.schedules import SCHEDULES, build_schedule, step_after_batch, step_after_epoch
 
-SEED_MAX = 2**32 - 1  # every seed both Paddle versions and numpy's generator accept
 COURSE_LR = 0.01  # the course compares its optimizers at this lr: compare's runs without --lr/--lrs
 
 
 # ---- checks: each returns nothing and raises ConfigError naming the flag ----
 
 def _one_of(choices):
-    def check(flag, value):
-        if value not in choices:
-            raise ConfigError(f"{flag} {value!r} is unknown; choose one of: {', '.join(choices)}")
-    return check
+    return lambda flag, value: checks.one_of(flag, value, choices)
 
 
 def _optimizer(flag, value):
@@ -38,17 +36,12 @@ def _optimizer(flag, value):
 
 
 def _number(*, integer=False, zero_ok=False, high=None):
-    """A finite number > 0 (>= 0 when zero_ok; a whole one when integer; at most `high`)."""
-    kind = "integer" if integer else "number"
-    wanted = f"{'an' if integer else 'a'} {kind} >= 0" if zero_ok else f"a positive {kind}"
-
+    """A finite number > 0 (>= 0 when zero_ok; a whole one when integer; at most `high`): core.checks."""
     def check(flag, value):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        ok = ok and (value >= 0 if zero_ok else value > 0) and (not integer or float(value).is_integer())
-        if not ok:
-            raise ConfigError(f"{flag} must be {wanted}, not {value!r}")
-        if high is not None and value > high:
-            raise ConfigError(f"{flag} must be at most {high}, not {value!r}")
+        if integer:
+            checks.whole(flag, value, low=0 if zero_ok else 1, high=high)
+        else:
+            checks.number(flag, value, low=0, low_open=not zero_ok, high=high)
     return check
 
 

@@ -8,7 +8,6 @@ they end their runs as ``train`` does ("interrupted", resumable) and take no new
 ``RayExecutor`` (``ray_executor``) runs each run as a Ray task.
 """
 
-import math
 import multiprocessing
 import os
 import signal
@@ -16,7 +15,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import replace
 
-from paddle_mnist.core import runtime
+from paddle_mnist.core import checks, runtime
 from paddle_mnist.core.data import load_dataset
 from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.runners.ray_executor import RAY_INSTALL, RayExecutor, ray_missing
@@ -27,10 +26,9 @@ EXECUTORS = ("local", "ray")
 
 def make_executor(name, *, jobs=None, ray_address=None, cpus_per_run=None, gpus_per_run=None, ray_retries=2):
     """Check the executor's options (nothing is started yet) and return it."""
-    if name not in EXECUTORS:
-        raise ConfigError(f"--executor {name!r} is unknown; choose one of: {', '.join(EXECUTORS)}")
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise ConfigError(f"--jobs must be a positive integer (default: the number of cores), not {jobs!r}")
+    checks.one_of("--executor", name, EXECUTORS)
+    if jobs is not None:
+        checks.whole("--jobs", jobs, low=1)
     ray_options = {"--ray-address": ray_address, "--cpus-per-run": cpus_per_run, "--gpus-per-run": gpus_per_run}
     if name == "local":
         given = [flag for flag, value in ray_options.items() if value is not None]
@@ -40,18 +38,16 @@ def make_executor(name, *, jobs=None, ray_address=None, cpus_per_run=None, gpus_
     if jobs is not None:
         raise ConfigError("--jobs is an option of --executor local; with Ray, --cpus-per-run sets how many "
                           "runs share the cluster")
-    for flag, value, zero_ok in (("--cpus-per-run", cpus_per_run, False), ("--gpus-per-run", gpus_per_run, True)):
-        ok = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
-                               and math.isfinite(value) and (value >= 0 if zero_ok else value > 0))
-        if not ok:
-            raise ConfigError(f"{flag} must be a {'number >= 0' if zero_ok else 'positive number'}, not {value!r}")
+    if cpus_per_run is not None:
+        checks.positive("--cpus-per-run", cpus_per_run)
+    if gpus_per_run is not None:
+        checks.number("--gpus-per-run", gpus_per_run, low=0)
     if ray_address is not None and (not isinstance(ray_address, str) or
                                     (ray_address != "auto" and ":" not in ray_address)):
         raise ConfigError(f"--ray-address must be auto or HOST:PORT, not {ray_address!r}")
     if ray_missing():
         raise ConfigError(f"--executor ray needs Ray, which is not installed: {RAY_INSTALL}")
-    if not isinstance(ray_retries, int) or ray_retries < 0:
-        raise ConfigError(f"ray_retries must be an integer >= 0, not {ray_retries!r}")
+    checks.whole("ray_retries", ray_retries, low=0)
     return RayExecutor(ray_address, cpus_per_run or 1, gpus_per_run or 0, ray_retries)
 
 

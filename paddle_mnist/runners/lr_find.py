@@ -24,7 +24,7 @@ import numpy as np
 import paddle
 from tqdm import tqdm
 
-from paddle_mnist.core.config import SEED_MAX
+from paddle_mnist.core import checks
 from paddle_mnist.core.data import batches, load_dataset
 from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.core.files import ensure_writable_dir
@@ -40,24 +40,18 @@ MIN_FALL = 0.1         # a suggestion needs the smoothed loss 10 % below where i
 MAX_STEPS = 100_000    # 200 steps take about a minute on a CPU; more than this is a typo
 
 
-def _check(option, value, ok, what):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
-        raise ConfigError(f"{option} must be {what}, got {value!r}")
-
-
 def check_options(start, end, steps, batch_size, seed, smoothing):
-    """Refuse impossible numbers before anything runs, naming the flag; returns (steps, batch_size, beta)."""
-    _check("--start", start, lambda v: v > 0, "a positive number")
-    _check("--end", end, lambda v: v > start, f"a number above --start ({start})")
+    """Refuse impossible numbers before anything runs, naming the argument (the command line shows
+    its flag); returns (steps, batch_size, beta)."""
+    checks.positive("start", start)
+    checks.number("end", end, low=start, low_open=True)
     if not math.isfinite(end / start):
-        raise ConfigError(f"--end / --start must be a finite ratio, got {end!r} / {start!r}")
-    _check("--steps", steps, lambda v: v >= 10 and float(v).is_integer(), "an integer >= 10")
-    _check("--steps", steps, lambda v: v <= MAX_STEPS, f"at most {MAX_STEPS}")
-    _check("--batch-size", batch_size, lambda v: v >= 1 and float(v).is_integer(), "a positive integer")
-    _check("--seed", seed, lambda v: 0 <= v <= SEED_MAX and float(v).is_integer(), f"an integer in 0..{SEED_MAX}")
-    steps, batch_size = int(steps), int(batch_size)
+        raise ConfigError(f"end / start must be a finite ratio, not {end!r} / {start!r}")
+    steps = checks.whole("steps", steps, low=10, high=MAX_STEPS)
+    batch_size = checks.whole("batch_size", batch_size, low=1)
+    checks.seed("seed", seed)
     beta = smoothing_for(steps) if smoothing is None else smoothing
-    _check("smoothing", beta, lambda v: 0 <= v < 1, "in [0, 1)")
+    checks.number("smoothing", beta, low=0, high=0.999)
     return steps, batch_size, beta
 
 
