@@ -142,6 +142,30 @@ PHRASES = {
     "direction": ("{greek} (direction {d})", "{greek}（方向 {d}）"),
     "plane_title": ("; w + α·d1 + β·d2, filter-normalised random directions (seed {seed})",
                     "；w + α·d1 + β·d2，按滤波器归一化的随机方向（种子 {seed}）"),
+    # target.py
+    "images_seen": ("training images seen", "已见过的训练图片数"),
+    "train_seconds": ("training seconds", "训练秒数"),
+    "target_title": ("Time to target: {target} (each optimizer at its best lr)",
+                     "达到目标所需时间：{target}（每个优化器用它最好的学习率）"),
+    "never": ("never", "从未达到"),
+    "no_run_finished": (" (no run finished)", "（没有完成的运行）"),
+    "some_seeds_never": (" ({k} of {n} seeds; the others never)", "（{n} 个种子中 {k} 个；其余从未达到）"),
+    # sharpness.py
+    "lambda_max_h": ("λmax of the Hessian H", "Hessian H 的 λmax"),
+    "lambda_max_ph": ("λmax of P⁻¹H (Adam's step)", "P⁻¹H 的 λmax（Adam 的步长）"),
+    "sharp_title": ("Sharpness during training: λmax against the most curvature the lr can take",
+                    "训练中的尖锐度：λmax 与该学习率能承受的最大曲率"),
+    "measured_lmax": ("measured λmax", "测得的 λmax"),
+    "stability_line": ("its stability line (at this lr)", "它的稳定线（在这个学习率下）"),
+    "diverged_record_ends": ("diverged (the record ends there)", "发散（记录到此为止）"),
+    "log_scale": (" (log scale)", "（对数坐标）"),
+    "sharp_step": ("step (weights after this many optimizer steps)", "步（经过这么多优化步后的权重）"),
+    "full_batch": ("full-batch", "全批量"),
+    "batch_n": ("batch {batch}", "批大小 {batch}"),
+    "sharp_note": ("{kind} training on {n} images; λmax measured every {every} steps\n"
+                   "on {images} training images ({steps} warm-started Lanczos steps)",
+                   "在 {n} 张图片上训练（{kind}）；每 {every} 步测一次 λmax，\n"
+                   "用 {images} 张训练图片（{steps} 步热启动 Lanczos）"),
     # lr_find.py
     "train_loss": ("training loss", "训练损失"),
     "lrf_each_batch": ("loss (each batch)", "损失（每个批次）"),

@@ -71,7 +71,7 @@ def plot(directory_or_records, *, out=None, formats=("png",), smooth=None, show=
         curvature = os.path.join(directory_or_records, SWEEP_FILE)
     rows = summary_rows(runs, sweep_curvature(curvature, runs.records) if curvature else None, target=target)
     if target:
-        figures["time_to_target"] = figure_time_to_target(rows, target, show)
+        figures["time_to_target"] = figure_time_to_target(rows, target, show, lang=lang)
     elif out is not None and any(os.path.exists(os.path.join(out, f"time_to_target.{f}")) for f in FORMATS):
         skipped["time_to_target"] = "no target given (--target)"  # its older file is removed below
     files = [] if out is None else _write(out, figures, skipped, rows, formats)
@@ -109,7 +109,7 @@ def _figures(runs, window, show, lang):
     else:
         skipped["seeds"] = "each configuration was run with a single seed"
     if any(has_sharpness(r) for r in runs.records):
-        figures["sharpness"] = figure_sharpness(runs.records, show)
+        figures["sharpness"] = figure_sharpness(runs.records, show, lang=lang)
     else:
         skipped["sharpness"] = "no run measured its sharpness (train --sharpness-every N)"
     return figures, skipped

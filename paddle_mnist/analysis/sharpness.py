@@ -11,11 +11,12 @@ above its dashed line means the step at that lr overshoots along the sharpest di
 import numpy as np
 from matplotlib.lines import Line2D
 
+from paddle_mnist.analysis.lang import localized, translator
 from paddle_mnist.analysis.runs import OPTIMIZER_ORDER, step_losses
 from paddle_mnist.analysis.style import DIVERGED, diverged_handle, figure_legend, lr_colours, new_figure
 from paddle_mnist.core.errors import DataError
 
-VALUE_LABEL = {"lambda_max": "λmax of the Hessian H", "preconditioned": "λmax of P⁻¹H (Adam's step)"}
+VALUE_LABEL = {"lambda_max": "lambda_max_h", "preconditioned": "lambda_max_ph"}  # phrases (analysis/lang.py)
 LOG_RATIO = 30  # a λ axis spanning more than this factor is drawn on a log scale
 
 
@@ -34,9 +35,11 @@ def series(record, key):
     return np.array([p["step"] for p in points], float), np.array([p[key] for p in points], float)
 
 
-def figure_sharpness(records, show=False):
+@localized
+def figure_sharpness(records, show=False, lang=None):
     """One column per optimizer: λmax (or Adam's preconditioned λmax) and its stability line over the
     steps, the training loss under it; every learning rate a colour. `records`: run records (dicts)."""
+    tr = translator(lang)
     records = [r for r in records if has_sharpness(r)]
     if not records:
         raise DataError("no run record has a sharpness series (train with --sharpness-every N)")
@@ -47,18 +50,18 @@ def figure_sharpness(records, show=False):
     axes = fig.subplots(2, len(names), sharex="col", squeeze=False, height_ratios=[3, 2])
     for col, name in enumerate(names):
         runs = sorted((r for r in records if r["config"]["optimizer"] == name), key=lambda r: r["config"]["lr"])
-        _draw_column(axes[0, col], axes[1, col], runs, colours)
+        _draw_column(axes[0, col], axes[1, col], runs, colours, tr)
         axes[0, col].set_title(name, fontsize=11)
-    fig.suptitle("Sharpness during training: λmax against the most curvature the lr can take", fontsize=12)
-    extra = [Line2D([], [], color="0.3", marker="o", markersize=3, label="measured λmax"),
-             Line2D([], [], color="0.3", linestyle="--", label="its stability line (at this lr)")]
+    fig.suptitle(tr("sharp_title"), fontsize=12)
+    extra = [Line2D([], [], color="0.3", marker="o", markersize=3, label=tr("measured_lmax")),
+             Line2D([], [], color="0.3", linestyle="--", label=tr("stability_line"))]
     if any(r.get("divergence") for r in records):
-        extra.append(diverged_handle("diverged (the record ends there)"))
-    figure_legend(fig, list(axes.ravel()), extra, title=_subset_note(records))
+        extra.append(diverged_handle(tr("diverged_record_ends")))
+    figure_legend(fig, list(axes.ravel()), extra, title=_subset_note(records, tr))
     return fig
 
 
-def _draw_column(top, bottom, runs, colours):
+def _draw_column(top, bottom, runs, colours, tr):
     lows, highs = [], []
     for r in runs:
         lr, colour, key = r["config"]["lr"], colours[r["config"]["lr"]], shown_value(r)
@@ -82,21 +85,20 @@ def _draw_column(top, bottom, runs, colours):
             bottom.plot([at], [finite[-1] if finite.size else 1.0], **DIVERGED)
     if lows and min(lows) > 0 and max(highs) / min(lows) > LOG_RATIO:
         top.set_yscale("log")
-    top.set_ylabel(VALUE_LABEL[shown_value(runs[0])])
+    top.set_ylabel(tr(VALUE_LABEL[shown_value(runs[0])]))
     top.grid(True, alpha=0.3)
     finite = np.concatenate([step_losses(r) for r in runs])
     finite = finite[np.isfinite(finite) & (finite > 0)]
     if finite.size and finite.max() / finite.min() > 10:  # log only when it spans a decade
         bottom.set_yscale("log")
-    bottom.set_ylabel("training loss" + (" (log scale)" if bottom.get_yscale() == "log" else ""))
-    bottom.set_xlabel("step (weights after this many optimizer steps)")
+    bottom.set_ylabel(tr("train_loss") + (tr("log_scale") if bottom.get_yscale() == "log" else ""))
+    bottom.set_xlabel(tr("sharp_step"))
     bottom.grid(True, alpha=0.3)
 
 
-def _subset_note(records):
+def _subset_note(records, tr):
     s = records[0]["sharpness"]
     batch = records[0]["config"]["batch_size"]
     n_train = records[0]["data"]["sizes"]["train"]
-    kind = "full-batch" if batch >= n_train else f"batch {batch}"
-    return (f"{kind} training on {n_train} images; λmax measured every {s['every']} steps\n"
-            f"on {s['images']} training images ({s['lanczos_steps']} warm-started Lanczos steps)")
+    kind = tr("full_batch") if batch >= n_train else tr("batch_n", batch=batch)
+    return tr("sharp_note", kind=kind, n=n_train, every=s["every"], images=s["images"], steps=s["lanczos_steps"])

@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from paddle_mnist.analysis.lang import localized, translator
 from paddle_mnist.analysis.style import new_figure, optimizer_colours
 from paddle_mnist.core.errors import ConfigError
 
@@ -102,11 +103,12 @@ def seconds_at(record, step):
 # ----------------------------------------------------------------------------- the figure
 
 
-def figure_time_to_target(rows, target, show=False):
+@localized
+def figure_time_to_target(rows, target, show=False, lang=None):
     """Bars per optimizer at its best lr (the summary's "best"): images seen and training seconds
     until the target, mean over seeds (a whisker: ± std); "never" written where no seed reached it.
     `rows`: ``summary.summary_rows`` with a target."""
-    target = parse_target(target)
+    target, tr = parse_target(target), translator(lang)
     best = {}
     for row in rows:
         if row.get("best") == "yes":
@@ -115,18 +117,18 @@ def figure_time_to_target(rows, target, show=False):
     colours = optimizer_colours(names)
     fig = new_figure((9.0, 1.2 + 0.55 * max(len(names), 2)), show=show)
     axes = fig.subplots(1, 2, sharey=True)
-    for ax, key, label in ((axes[0], "target_images", "training images seen"),
-                           (axes[1], "target_seconds", "training seconds")):
-        _bars(ax, names, best, key, colours)
+    for ax, key, label in ((axes[0], "target_images", tr("images_seen")),
+                           (axes[1], "target_seconds", tr("train_seconds"))):
+        _bars(ax, names, best, key, colours, tr)
         ax.set_xlabel(label)
     axes[0].set_yticks(range(len(names)))
     axes[0].set_yticklabels([_name_label(n, best.get(n)) for n in names])
     axes[0].set_ylim(len(names) - 0.5, -0.5)  # the first optimizer on top, every row whole
-    fig.suptitle(f"Time to target: {target['text']} (each optimizer at its best lr)", fontsize=11)
+    fig.suptitle(tr("target_title", target=target["text"]), fontsize=11)
     return fig
 
 
-def _bars(ax, names, best, key, colours):
+def _bars(ax, names, best, key, colours, tr):
     """One bar per optimizer; "never" in text where no seed reached the target."""
     values = {n: [r[key] for r in best.get(n, []) if r.get(key) is not None] for n in names}
     top = max([np.mean(v) + np.std(v) for v in values.values() if v] or [1.0])
@@ -134,12 +136,12 @@ def _bars(ax, names, best, key, colours):
     for i, name in enumerate(names):
         v, runs = values[name], len(best.get(name, []))
         if not v:
-            ax.text(top * 0.02, i, NEVER + (" (no run finished)" if not runs else ""), va="center",
+            ax.text(top * 0.02, i, tr("never") + (tr("no_run_finished") if not runs else ""), va="center",
                     fontsize=9, fontstyle="italic", color="0.3")
             continue
         mean, std = float(np.mean(v)), float(np.std(v))
         ax.barh(i, mean, color=colours[name], height=0.6, xerr=std if len(v) > 1 else None, capsize=3)
-        label = _short(mean) + (f" ({len(v)} of {runs} seeds; the others never)" if len(v) < runs else "")
+        label = _short(mean) + (tr("some_seeds_never", k=len(v), n=runs) if len(v) < runs else "")
         ax.text(mean + std + top * 0.02, i, label, va="center", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
