@@ -10,7 +10,7 @@ import pytest
 from matplotlib.colors import to_rgb
 from matplotlib.text import Text
 
-from paddle_mnist.analysis import curves, hessian, lr_find, paths, sensitivity, tune
+from paddle_mnist.analysis import curves, hessian, lr_find, paths, sensitivity, sharpness, target, tune
 from paddle_mnist.analysis.lang import ENV, PHRASES, check_lang, chinese_font
 from paddle_mnist.analysis.report import plot
 from paddle_mnist.analysis.style import OPTIMIZER_STYLES, dodge, optimizer_styles
@@ -50,7 +50,7 @@ FIGURE_FUNCTIONS = [curves.figure_loss_by_optimizer, curves.figure_loss_by_lr, c
                     sensitivity.figure_lr_sensitivity, sensitivity.figure_epochs, tune.figure_expected_best,
                     tune.figure_tune_sensitivity, hessian.figure_eigenvalues, hessian.figure_sharpness_by_lr,
                     hessian.figure_landscape, hessian.figure_slices, paths.figure_paths, paths.save_animation,
-                    lr_find.figure_lr_find]
+                    lr_find.figure_lr_find, sharpness.figure_sharpness, target.figure_time_to_target]
 
 
 def chinese_font_or_skip():
