@@ -17,7 +17,8 @@ def add_parser(subparsers):
         description="Step the real Paddle optimizers on a 2-D surface and draw their paths over its contour "
         "map, with f - f* against the step; at each end point, the Hessian's eigenvalues say minimum, "
         "saddle, maximum or flat. With --lr auto every optimizer gets the same 20 learning rates "
-        "(1e-4 ... 10) and keeps the one with the lowest f at the end. Writes OUT/paths_SURFACE.json "
+        "(1e-4 ... 10) and keeps the one whose path scores best (--lr-rule: by default f - f* at the end "
+        "plus its mean along the path, so wild paths lose; final: f at the end). Writes OUT/paths_SURFACE.json "
         "and .png (and .gif with --animate).",
     )
     p.add_argument("--surface", default="ravine",
