@@ -70,15 +70,17 @@ def draw_paths(ax, result, styles, marks=True):
     """Each run's path and the start; with `marks`, the epoch marks and the labelled start and ends
     (an animation adds them as it goes). Returns {name: Line2D}."""
     lines, labels = {}, []
+    lengths = {run["name"]: np.abs(np.diff(run["points"], axis=0)).sum() for run in result["runs"]}
     for run in result["runs"]:
         colour, style, marker = styles[run["name"]]
         p = np.array(run["points"])
-        lines[run["name"]], = ax.plot(p[:, 0], p[:, 1], linestyle=style, color=colour, lw=1.8, zorder=4,
+        above = sum(lengths[run["name"]] < other for other in lengths.values()) / len(lengths)  # short paths on top
+        lines[run["name"]], = ax.plot(p[:, 0], p[:, 1], linestyle=style, color=colour, lw=1.8, zorder=4 + above,
                                       label=run["name"], path_effects=HALO)
         if marks:
             ends = p[run["epoch_ends"]]
             ax.plot(ends[:, 0], ends[:, 1], marker=marker, color=colour, markeredgecolor="white", markersize=7,
-                    linestyle="none", zorder=5)
+                    linestyle="none", zorder=5.5)
             labels.append((p[-1], f"{run['name']}\nloss {run['own_loss'][-1]:.3g}", colour))
     ax.plot([0], [0], **START)
     if marks:
