@@ -4,13 +4,14 @@ import inspect
 import itertools
 import os
 import re
+import sys
 import warnings
 
 import pytest
 from matplotlib.colors import to_rgb
 from matplotlib.text import Text
 
-from paddle_mnist.analysis import curves, hessian, lr_find, paths, sensitivity, sharpness, target, tune
+from paddle_mnist.analysis import curves, hessian, lang, lr_find, paths, sensitivity, sharpness, target, tune
 from paddle_mnist.analysis.lang import ENV, PHRASES, check_lang, chinese_font
 from paddle_mnist.analysis.report import plot
 from paddle_mnist.analysis.style import OPTIMIZER_STYLES, dodge, optimizer_styles
@@ -157,3 +158,16 @@ def test_hessian_reads_a_zero_bottom_as_zero_within_tolerance():
     assert "0 within the solver's tolerance ±0.1" in " ".join(t.get_text() for t in ax.get_legend().get_texts())
     top = max(r["top_eigenvalues"]) + max(r["residuals"]["top"])
     assert ax.get_ylim()[1] > 2 * top  # the λ1 marker and its error bar are not clipped
+
+
+def test_no_chinese_font_is_one_clear_line(monkeypatch):
+    """With neither the [zh] extra nor a Chinese system font, --lang zh stops before drawing, saying how to fix it."""
+    monkeypatch.setitem(sys.modules, "noto_cjk_sans_otc", None)  # as if the extra were not installed
+    monkeypatch.setattr(lang, "SYSTEM_CJK_FONTS", [])            # and the system had no Chinese font
+    lang.chinese_font.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match=r'^--lang zh: no Chinese font found; install one with: '
+                                              r'pip install "paddle_mnist\[zh\]"$'):
+            curves.figure_loss_by_lr(sweep_records(), lang="zh")
+    finally:
+        lang.chinese_font.cache_clear()
