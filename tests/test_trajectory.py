@@ -188,7 +188,7 @@ def test_figure_and_gif_redraw_from_the_json_alone(tmp_path):
 def test_real_digits_sgd_and_adam_one_epoch(real15k, tmp_path):
     """The issue's check: a real-digit sweep of SGD and Adam (1 epoch, --trajectory), then
     `trajectory --plane ends:...` and `--plane pca`."""
-    made = run_cli("compare", "--optimizers", "sgd", "adam", "--lrs", "0.01", "--epochs", "1", "--trajectory",
+    made = run_cli("compare", "--optimizers", "sgd,adam", "--lrs", "0.01", "--epochs", "1", "--trajectory",
                    "10", "--data", real15k, "--out", tmp_path, "--no-plot", "--quiet", cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     names = sorted(os.listdir(tmp_path / "runs"))

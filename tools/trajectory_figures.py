@@ -8,7 +8,7 @@ optimizers (SGD, Momentum, AdaGrad, Adam) at lr 0.01, and SGD at lr 0.1, 0.01 an
 trajectory-optimizers.png (with its GIF) and trajectory-sgd-lrs.png into --img, and prints what each
 plane shows. The same comes from the commands in the note:
 
-    paddle-mnist compare --optimizers sgd momentum adagrad adam --lrs 0.01 --epochs 2 --trajectory 10 \\
+    paddle-mnist compare --optimizers sgd,momentum,adagrad,adam --lrs 0.01 --epochs 2 --trajectory 10 \\
         --data FILE --out work/traj-optimizers
     paddle-mnist trajectory work/traj-optimizers --animate
 """
