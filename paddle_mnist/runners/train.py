@@ -122,7 +122,7 @@ def run_epochs(config, run, data, record, trackers, progress, on_save, on_steps,
     spe = record["steps_per_epoch"]
     if start and config.patience is not None and start - record["best"]["epoch"] >= config.patience:
         return "stopped_early", None  # resumed after its early stop, before its evaluation
-    path = TrajectoryLog(run.model, config.trajectory, config.out, step=start * spe)  # --trajectory
+    weights_log = TrajectoryLog(run.model, config.trajectory, config.out, step=start * spe)  # --trajectory
     batches_of = batch_source(data.train, config, device)
     bar = tqdm(total=config.epochs * spe, initial=start * spe, disable=not progress, desc=record["name"],
                unit="step", mininterval=0.5, leave=progress)
@@ -138,7 +138,7 @@ def run_epochs(config, run, data, record, trackers, progress, on_save, on_steps,
             epoch_start = time.perf_counter()
             log.loss_sum, log.correct = 0.0, 0
             ok = train_epoch(run.model, run.optimizer, run.schedule, run.loss_fn, batches_of(epoch), log,
-                             on_step=lambda: (bar.update(1), path.on_step(), run.sharpness.on_step()))
+                             on_step=lambda: (bar.update(1), weights_log.on_step(), run.sharpness.on_step()))
             train_time = time.perf_counter() - epoch_start  # the steps alone (time to target reads it)
             run.train_seconds += train_time
             if not ok:
@@ -160,7 +160,7 @@ def run_epochs(config, run, data, record, trackers, progress, on_save, on_steps,
                 # record first, then the resume point: a kill between the two costs one epoch of
                 # rework on --resume, never a wrong curve. The record stays "running" until the
                 # eval split is scored (in _train): a kill before that leaves a run to resume.
-                path.end_epoch(record)  # the weights file first: the record names it
+                weights_log.end_epoch(record)  # the weights file first: the record names it
                 save_record(config.out, record)
                 save_last(config.out, run.model, run.optimizer, epoch + 1)
                 on_save(config.out)
