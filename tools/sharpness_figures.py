@@ -77,7 +77,8 @@ def main(argv=None):
             run(data, args.work, name, float(lr), args.steps)
         return
     if args.draw:  # a record is complete up to its last finished epoch, even when the run was killed
-        records = [load_record(os.path.join(args.work, f"{name}-lr{lr:g}")) for name, lr in planned]
+        folders = [os.path.join(args.work, f"{name}-lr{lr:g}") for name, lr in planned]
+        records = [load_record(f) for f in folders if os.path.exists(os.path.join(f, "record.json"))]
     else:
         records = [run(data, args.work, name, lr, args.steps) for name, lr in planned]
     for r in records:
@@ -86,9 +87,11 @@ def main(argv=None):
               f"{points[0]['lambda_max']:.1f}, median of the last third "
               f"{np.median([q['lambda_max'] for q in points if q['step'] >= 2 * steps / 3 and q['lambda_max']]):.1f}")
     os.makedirs(args.img, exist_ok=True)
-    print(save_figure(figure_sharpness(records[:3]), args.img, "sharpness_sgd"))
-    print(save_figure(figure_sharpness(records[3:]), args.img, "sharpness_adam"))
-    print(save_figure(figure_sharpness(records[1:2]), args.img, "sharpness_sgd_lr0.02"))
+    sgd = [r for r in records if r["config"]["optimizer"] == "sgd"]
+    adam = [r for r in records if r["config"]["optimizer"] == "adam"]
+    print(save_figure(figure_sharpness(sgd), args.img, "sharpness_sgd"))
+    if adam:
+        print(save_figure(figure_sharpness(adam), args.img, "sharpness_adam"))
 
 
 if __name__ == "__main__":
