@@ -34,12 +34,37 @@ def runtime_line(seconds, load):
             f" about {load:.0f}; much faster on an idle one).")
 
 
+def as_shown(text):
+    """A stream's text as a notebook shows it: a progress bar's redraws (carriage returns) collapsed
+    to the last one of each line, so the stored file holds one line per bar, not every refresh."""
+    return "\n".join(line.rsplit("\r", 1)[-1] if line.rstrip("\r") else line for line in text.split("\n"))
+
+
+def tidy(nb):
+    """Consecutive pieces of one stream joined (nbclient keeps every write apart), then as shown."""
+    for cell in nb.cells:
+        merged = []
+        for output in cell.get("outputs", []):
+            last = merged[-1] if merged else None
+            if output.get("output_type") == "stream" and last is not None and \
+                    last.get("output_type") == "stream" and last["name"] == output["name"]:
+                last["text"] += output["text"]
+            else:
+                merged.append(output)
+        for output in merged:
+            if output.get("output_type") == "stream":
+                output["text"] = as_shown(output["text"])
+        if "outputs" in cell:
+            cell["outputs"] = merged
+
+
 def run(path):
     nb = nbformat.read(str(path), as_version=4)
     start, load = time.perf_counter(), os.getloadavg()[0]
     nbclient.NotebookClient(nb, timeout=3600, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}}).execute()
     seconds, load = time.perf_counter() - start, (load + os.getloadavg()[0]) / 2
+    tidy(nb)
     first = nb.cells[0]
     if RUNTIME.search(first.source):
         first.source = RUNTIME.sub(runtime_line(seconds, load), first.source)
