@@ -328,3 +328,17 @@ def test_sigterm_ends_lr_find_like_train(tmp_path):
     assert proc.returncode == 130, err[-2000:]
     assert err.strip().splitlines()[-1] == "paddle-mnist: interrupted"
     assert not out.exists()  # nothing half-written: the folder the test made is gone
+
+
+@pytest.mark.slow
+def test_compare_hessian_on_a_small_train_split_measures_it_whole(small_run, tmp_path):
+    """compare --hessian on a file of 300 training images: no '--images' error after the training
+    (compare has no such flag); every run is measured on all 300 images."""
+    data = small_run.parent / "small.json.gz"
+    out = tmp_path / "c"
+    proc = run_cli("compare", "--optimizers", "sgd", "--lrs", "0.1", "--model", "linear", "--epochs", "1",
+                   "--data", data, "--out", out, "--hessian", "--no-plot", "--quiet", cwd=tmp_path, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "--images" not in proc.stderr
+    table = json.loads((out / "hessian.json").read_text())
+    assert table["images"] == 300 and len(table["rows"]) == 1
