@@ -4,6 +4,7 @@ import signal
 import sys
 from dataclasses import fields
 
+from paddle_mnist.analysis.lang import ENV as LANG_ENV, FONT_EXTRA, LANGS
 from paddle_mnist.core.config import TrainConfig, flag_of, value_type
 from paddle_mnist.analysis.target import DEFAULT_TARGET, METRICS
 from paddle_mnist.core.errors import PaddleMnistError
@@ -94,6 +95,13 @@ def config_from_args(args, **extra):
         values[f.name] = f.metadata["parse"](value) if f.metadata["parse"] else value
     values.update(extra)
     return TrainConfig(**values)
+
+
+def add_lang_argument(parser):
+    """--lang en|zh: the language of the figures' words (every command that draws)."""
+    parser.add_argument("--lang", default=None, choices=LANGS,
+                        help=f"language of the figures' titles, labels and legends: en or zh (default: ${LANG_ENV}, "
+                             f"else en); zh draws with Noto Sans CJK ({FONT_EXTRA}) or a Chinese font of the system")
 
 
 def add_target_argument(parser):
