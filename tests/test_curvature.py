@@ -283,10 +283,10 @@ def bad_inputs(runs, tmp_path):
         ([diverged], "diverged"),
         ([misfit], "does not fit the record's model 'linear'"),
         ([nan], "not finite"),
-        ([ok, "--images", "0"], "--images must be between 1 and 1000"),
-        ([ok, "--images", "1001"], "--images must be between 1 and 1000"),
-        ([ok, "--top", "0"], "--top must be a whole number >= 1"),
-        ([ok, "--workers", "0"], "--workers must be a whole number >= 1"),
+        ([ok, "--images", "0"], "--images must be an integer from 1 to 1000"),
+        ([ok, "--images", "1001"], "--images must be at most 1000"),
+        ([ok, "--top", "0"], "--top must be an integer from 1 to 100"),
+        ([ok, "--workers", "0"], "--workers must be an integer from 1 to 256"),
         ([ok, "--data", str(other)], "not the data this run was trained on"),
         ([str(tmp_path / "missing")], "no such directory"),
     ], [empty, diverged, misfit, nan, ok]
@@ -308,7 +308,7 @@ def test_bad_input_through_the_real_command(runs, tmp_path):
 
     p = subprocess.run([sys.executable, "-m", "paddle_mnist", "hessian", runs["linear"], "--images", "-5"],
                        capture_output=True, text=True, timeout=120)
-    assert p.returncode == 1 and "--images must be between 1 and 1000" in p.stderr
+    assert p.returncode == 1 and "--images must be an integer from 1 to 1000" in p.stderr
     assert "Traceback" not in p.stderr and not os.path.exists(os.path.join(runs["linear"], "hessian.json"))
 
 

@@ -120,7 +120,7 @@ def test_cli_prints_one_line_and_writes_the_json_and_figure(runs, capsys):
     (["--range", "-1:1"], "--range must be START:STOP:N"),
     (["--range", "a:b:c"], "--range must be START:STOP:N"),
     (["--range", "-1:1:1"], "--range must be START:STOP:N"),
-    (["--images", "0"], "--images must be between 1 and 1000"),
+    (["--images", "0"], "--images must be an integer from 1 to 1000"),
     (["--kind", "interpolate", "--weights", "init"], "runs from the initial weights"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(runs, tmp_path, capsys, args, message):
