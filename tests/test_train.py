@@ -264,7 +264,7 @@ def test_cli_refuses_nonsense_before_training(tmp_path, capsys, args, message):
     from paddle_mnist.cli import main
 
     out = tmp_path / "run"
-    code = main(["train", "--data", "synthetic", "--epochs", "2", "--quiet", "--out", str(out), *args])
+    code = main(["train", "--data", "synthetic", "--epochs", "2", "--lr", "0.01", "--quiet", "--out", str(out), *args])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1, err
     assert err[0].startswith("paddle-mnist: error: ") and message in err[0], err[0]
