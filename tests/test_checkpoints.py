@@ -115,6 +115,7 @@ def test_the_payload_really_runs_under_plain_pickle(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_predict_and_export_refuse_a_crafted_checkpoint(tmp_path, run, cli):
     marker = tmp_path / "ran"
     crafted(tmp_path / "evil.pdparams", marker)
@@ -132,6 +133,7 @@ def test_predict_and_export_refuse_a_crafted_checkpoint(tmp_path, run, cli):
     assert sorted(os.listdir(tmp_path)) == before  # no deploy/, no temporary directory
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_crafted_last_checkpoint(tmp_path, run, cli):
     """Someone's run folder, with a last.pdckpt that would run code: `train --resume` refuses it."""
     folder = tmp_path / "sent"
@@ -195,6 +197,7 @@ def test_every_file_a_run_writes_loads_as_paddle_load_reads_it(run):
     opt.set_state_dict(last["optimizer"])  # accepted as numpy arrays on 2.6 and 3.x
 
 
+@pytest.mark.slow
 def test_compare_runs_load_through_the_safe_loader(tmp_path):
     res = run_cli("compare", "--data", "synthetic", "--optimizers", "momentum,adagrad", "--epochs", "1",
                   "--jobs", "1", "--no-plot", "--quiet", "--out", "sweep", cwd=tmp_path)

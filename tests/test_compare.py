@@ -32,6 +32,7 @@ def test_grid_expansion_names_and_dedup():
         ["sgd-lr0.01", "momentum-lr0.01", "adagrad-lr0.01", "adam-lr0.01", "sgd-lr0.1", "sgd-lr0.001"])
 
 
+@pytest.mark.slow
 def test_sweep_is_fair_and_keeps_going_past_divergence(tmp_path):
     result = compare(["sgd", "adam"], [1e4, 0.01], epochs=1, jobs=1, out=str(tmp_path), data="synthetic",
                      plot=False, progress=False, batch_size=50)
@@ -52,6 +53,7 @@ def test_sweep_is_fair_and_keeps_going_past_divergence(tmp_path):
     assert [r["timing"] for r in again["records"]] == [r["timing"] for r in result["records"]]
 
 
+@pytest.mark.slow
 def test_batch_size_axis_and_two_workers(tmp_path):
     res = run_cli("compare", "--data", "synthetic", "--optimizers", "sgd", "--lrs", "0.05",
                   "--batch-sizes", "1000,100", "--epochs", "1", "--jobs", "2", "--out", "sweep",
@@ -65,6 +67,7 @@ def test_batch_size_axis_and_two_workers(tmp_path):
     assert spe == {"sgd-lr0.05-bs1000": 1, "sgd-lr0.05-bs100": 10}  # full batch vs mini-batch
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_finishes_every_run_once(tmp_path):
     args = ["compare", "--data", "synthetic", "--optimizers", "sgd,momentum,adam", "--lrs", "0.05",
             "--epochs", "4", "--batch-size", "50", "--jobs", "2", "--out", "sweep", "--quiet", "--no-plot"]
@@ -104,6 +107,7 @@ def test_sigkill_then_rerun_finishes_every_run_once(tmp_path):
     (["--axis", "colour=red"], "--axis expects FIELD=V1,V2"),
     (["--seeds", ","], "--seeds needs a comma-separated list"),
 ])
+@pytest.mark.slow
 def test_bad_arguments_are_one_line(tmp_path, args, message):
     res = run_cli("compare", "--data", "synthetic", "--epochs", "1", "--quiet", *args, cwd=tmp_path)
     assert res.returncode == 1, res.stderr
@@ -151,12 +155,14 @@ SMALL = ["compare", "--data", "synthetic", "--optimizers", "sgd", "--lrs", "0.05
     (["--executor", "spark"], "--executor 'spark' is unknown"),
     (["--cpus-per-run", "2"], "--cpus-per-run is an option of --executor ray"),
 ])
+@pytest.mark.slow
 def test_refused_sweeps_write_nothing(tmp_path, args, message):
     res = run_cli(*SMALL, *args, cwd=tmp_path)
     assert res.returncode == 1 and message in one_line(res), res.stderr
     assert listing(tmp_path) == []  # no sweep folder, no manifest, no run folder
 
 
+@pytest.mark.slow
 def test_unwritable_out_is_one_line_before_any_work(tmp_path):
     (tmp_path / "blocker").write_text("a file, not a folder")
     res = run_cli(*SMALL[:-1], "blocker/sweep", cwd=tmp_path)
@@ -208,6 +214,7 @@ def assert_every_run_once(runs):
         assert len(record["steps"]["loss"]) == 4 * record["steps_per_epoch"]
 
 
+@pytest.mark.slow
 def test_sigterm_ends_the_sweep_cleanly_and_the_rerun_resumes(tmp_path):
     proc = start_sweep(tmp_path, "--jobs", "2")
     os.kill(proc.pid, signal.SIGTERM)  # the sweep's main process only: it stops its workers itself
@@ -226,6 +233,7 @@ def test_sigterm_ends_the_sweep_cleanly_and_the_rerun_resumes(tmp_path):
     assert_every_run_once(runs)
 
 
+@pytest.mark.slow
 def test_one_compare_per_sweep_folder(tmp_path):
     first = start_sweep(tmp_path, "--jobs", "1")
     manifest = (tmp_path / "sweep" / "manifest.json").read_text()
@@ -256,6 +264,7 @@ def course_comparison(tmp_path_factory):
     return result["records"]
 
 
+@pytest.mark.long
 def test_real_digits_adam_reaches_96_percent(course_comparison):
     adam = [r for r in course_comparison if r["config"]["optimizer"] == "adam"]
     assert len(adam) == 3
@@ -263,6 +272,7 @@ def test_real_digits_adam_reaches_96_percent(course_comparison):
         assert r["status"] == "completed" and r["eval"]["acc"] >= 0.96, (r["name"], r["eval"])
 
 
+@pytest.mark.long
 def test_real_digits_land_in_the_course_order(course_comparison):
     """SGD < Momentum < AdaGrad and Adam (the course measured 90.8, 96.1, 97.2, 97.4 %)."""
     acc = {}
@@ -274,6 +284,7 @@ def test_real_digits_land_in_the_course_order(course_comparison):
     assert mean["sgd"] < mean["momentum"] < min(mean["adagrad"], mean["adam"]), mean
 
 
+@pytest.mark.slow
 def test_compare_hessian_measures_every_run_of_the_sweep(tmp_path, capsys):
     from paddle_mnist.cli import main
 
@@ -288,6 +299,7 @@ def test_compare_hessian_measures_every_run_of_the_sweep(tmp_path, capsys):
     assert "sharpness.png" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_summary_carries_lambda_max_and_verdict_of_a_hessian_sweep(tmp_path, capsys):
     """compare --hessian measures before it plots, so the summary has λmax and the verdict; `plot`
     reads them from SWEEP_DIR/hessian.json again, and drops a row that no longer fits its run."""

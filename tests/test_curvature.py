@@ -69,6 +69,7 @@ def softmax_regression_hv(x, p, V):
     return xt.T @ s / len(x)
 
 
+@pytest.mark.slow
 def test_linear_top_eigenvalue_matches_power_iteration_and_is_a_minimum(real15k, tmp_path):
     run_dir = train_run(tmp_path / "linear", "linear", epochs=2, data=real15k, optimizer="sgd", lr=0.1)
     result = hessian(run_dir, images=200, top=2, bottom=2, probes=10, progress=False)
@@ -129,6 +130,7 @@ def test_known_saddle_has_its_analytic_eigenvalues(method):
 
 # ---- finite differences against exact products ----
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_name", ["mlp", "linear"])
 def test_finite_differences_match_exact_products(runs, model_name):
     run = load_run(runs[model_name], images=200)
@@ -178,6 +180,7 @@ def test_cnn_products_hardly_depend_on_the_step(runs, monkeypatch):
     assert np.linalg.norm(large - small) / np.linalg.norm(small) < 0.02
 
 
+@pytest.mark.slow
 def test_worker_processes_give_the_same_products_and_eigenvalues(runs):
     """The images split between 2 processes (whole chunks each): the same products and eigenvalue
     up to float32 rounding (Intel MKL's results depend on memory alignment, which differs between
@@ -200,6 +203,7 @@ def test_worker_processes_give_the_same_products_and_eigenvalues(runs):
 
 # ---- the CNN through the command line ----
 
+@pytest.mark.slow
 def test_cnn_after_one_epoch_cli_writes_every_field(runs, capsys):
     run_dir = runs["cnn"]
     assert main(["hessian", run_dir, "--images", "64", "--top", "2", "--bottom", "2", "--probes", "6",
@@ -219,6 +223,7 @@ def test_cnn_after_one_epoch_cli_writes_every_field(runs, capsys):
     assert os.path.getsize(os.path.join(run_dir, "hessian.png")) > 10_000
 
 
+@pytest.mark.slow
 def test_init_weights_are_the_runs_and_get_their_own_file(runs, tmp_path):
     run_dir = copy_run(runs["linear"], tmp_path / "run")
     r = hessian(run_dir, weights="init", images=100, top=1, bottom=1, probes=0, progress=False)
@@ -230,6 +235,7 @@ def test_init_weights_are_the_runs_and_get_their_own_file(runs, tmp_path):
 
 # ---- a sweep ----
 
+@pytest.mark.slow
 def test_sweep_measures_every_finished_run_and_draws_sharpness(tmp_path, capsys):
     sweep = tmp_path / "sweep"
     compare(["sgd", "adam"], [0.01, 0.1], epochs=1, jobs=1, out=str(sweep), data="synthetic", plot=False,
@@ -302,6 +308,7 @@ def test_bad_input_is_one_line_and_writes_nothing(runs, tmp_path, capsys):
         assert not [f for f in os.listdir(folder) if f.startswith(("hessian", "sharpness", "."))]
 
 
+@pytest.mark.slow
 def test_bad_input_through_the_real_command(runs, tmp_path):
     import subprocess
     import sys

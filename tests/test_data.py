@@ -598,6 +598,7 @@ def _first_piece(path):
     return buf, end
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("piece", [64, 999, 1 << 14])
 @pytest.mark.parametrize("gz", [True, False])
 def test_any_piece_size_and_thread_count_reads_the_same(tmp_path, monkeypatch, piece, gz):

@@ -39,6 +39,7 @@ def write_idx(path, array):
     Path(path).write_bytes(gzip.compress(raw))
 
 
+@pytest.mark.slow
 def test_build_synthetic_then_inspect(tmp_path):
     r = cli("build", "--synthetic", "--sizes", "30,10,10", "--seed", "1", "--out", "s.json.gz", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -59,6 +60,7 @@ def test_build_synthetic_then_inspect(tmp_path):
         assert summary["labels"][name] == np.bincount(generated.split(name).labels, minlength=10).tolist()
 
 
+@pytest.mark.slow
 def test_build_from_idx_into_work_then_inspect_finds_it(tmp_path):
     idx = tmp_path / "idx"
     idx.mkdir()
@@ -86,12 +88,14 @@ def test_build_from_idx_into_work_then_inspect_finds_it(tmp_path):
     np.testing.assert_array_equal(data.valid.images.reshape(3, 28, 28), (test[:3] / 255).astype(np.float32))
 
 
+@pytest.mark.slow
 def test_inspect_bad_file_is_one_line_exit_1(tmp_path):
     text = json.dumps([[[[0.0] * 783], [1]], [[[0.0] * 784], [2]], [[[0.0] * 784], [3]]])
     (tmp_path / "bad.json.gz").write_bytes(gzip.compress(text.encode()))
     one_line_error(cli("inspect", "bad.json.gz", cwd=tmp_path), "bad.json.gz", "train image 0 has 783 values")
 
 
+@pytest.mark.slow
 def test_failed_build_leaves_no_file(tmp_path):
     (tmp_path / "idx").mkdir()
     write_idx(tmp_path / "idx" / "train-images-idx3-ubyte.gz", np.zeros((2, 28, 28)))
@@ -99,6 +103,7 @@ def test_failed_build_leaves_no_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
 
 
+@pytest.mark.slow
 def test_inspect_without_data_says_how_to_get_some(tmp_path):
     # Paddle's cache under an empty home (matplotlib keeps its font cache where it was)
     mpl = os.environ.get("MPLCONFIGDIR") or os.path.join(os.path.expanduser("~"), ".cache", "matplotlib")
@@ -106,6 +111,7 @@ def test_inspect_without_data_says_how_to_get_some(tmp_path):
     one_line_error(r, "no MNIST data found", "work/mnist.json.gz", "--data synthetic", "data build --idx")
 
 
+@pytest.mark.slow
 def test_build_from_the_real_idx_files_gives_the_shared_json(tmp_path):
     if not (SHARED / "mnist-real15k.json.gz").exists():
         pytest.skip("real digits not present (../shared/mnist)")

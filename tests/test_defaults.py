@@ -15,6 +15,7 @@ from paddle_mnist.runners.compare import COURSE_EXPERIMENTS, build_grids
 from conftest import run_cli
 
 
+@pytest.mark.slow
 def test_train_without_lr_uses_the_usual_lr_and_says_so(tmp_path):
     out = tmp_path / "ada"
     proc = run_cli("train", "--optimizer", "adadelta", "--epochs", "1", "--data", "synthetic", "--out", out,
@@ -52,6 +53,7 @@ def test_compare_without_lrs_keeps_the_course_lr():
     assert "lr" not in build_grids(optimizers=["adam"])[0]
 
 
+@pytest.mark.slow
 def test_compare_optimizers_without_lrs_runs_at_the_course_lr(tmp_path):
     proc = run_cli("compare", "--optimizers", "adadelta", "--epochs", "1", "--data", "synthetic", "--out",
                    tmp_path / "sweep", "--no-plot", "--quiet", "--jobs", "1", cwd=tmp_path)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import paddle
+import pytest
 
 from paddle_mnist.core.optim import OPTIMIZERS
 
@@ -30,6 +31,7 @@ def doctor(tmp_path, *args, **env):
     return res
 
 
+@pytest.mark.slow
 def test_json_reports_this_installation(tmp_path):
     entry = tmp_path / "cache" / ("ab" * 32)  # one parsed-data cache entry of a known size
     entry.mkdir(parents=True)
@@ -56,6 +58,7 @@ def test_json_reports_this_installation(tmp_path):
                                   "entries": 1}
 
 
+@pytest.mark.slow
 def test_data_source_is_found_without_reading_or_downloading(tmp_path):
     # online: a bare train would download into Paddle's cache, but doctor does not
     r = json.loads(doctor(tmp_path, "--json", PADDLE_MNIST_OFFLINE="0").stdout)
@@ -73,6 +76,7 @@ def test_data_source_is_found_without_reading_or_downloading(tmp_path):
     assert not (tmp_path / "cache").exists()  # nothing was parsed into the cache
 
 
+@pytest.mark.slow
 def test_text_fits_one_screen(tmp_path):
     out = doctor(tmp_path).stdout
     lines = out.splitlines()
@@ -91,6 +95,7 @@ def test_text_fits_one_screen(tmp_path):
         assert f"Optimizers all {len(OPTIMIZERS)}: " + " ".join(OPTIMIZERS) in joined
 
 
+@pytest.mark.slow
 def test_the_library_only_looks():
     """doctor() leaves Paddle's device as it was and imports none of the optional packages."""
     code = ("import sys, paddle; paddle.set_device('cpu'); from paddle_mnist.runners.doctor import doctor; r = doctor(); "

@@ -54,6 +54,7 @@ class StopAfterLastEpoch(Exception):
     pass
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("patience", [None, 1])
 def test_a_run_is_running_until_its_eval_is_written(tmp_path, patience):
     """Killed right after its last epoch's files (before the eval split is scored), the record says
@@ -80,6 +81,7 @@ def test_a_run_is_running_until_its_eval_is_written(tmp_path, patience):
     assert len(done["steps"]["loss"]) == len(record["steps"]["loss"])  # resumed, not trained again
 
 
+@pytest.mark.slow
 def test_a_completed_record_without_eval_is_finished_by_the_rerun(tmp_path):
     """A record left by the older order ("completed", eval null) is not skipped: the rerun resumes
     it from its checkpoint and scores the eval split, with no epoch trained again."""
@@ -178,6 +180,7 @@ def files_of(folder):
     (["hessian", "RUN", "--images", "301"], ["--images", "at most 300", "301"]),
     (["landscape", "RUN", "--images", "0"], ["--images", "not 0"]),
 ])
+@pytest.mark.slow
 def test_exploring_options_are_refused_before_any_work(small_run, args, words):
     before = files_of(small_run)
     start = time.monotonic()
@@ -187,6 +190,7 @@ def test_exploring_options_are_refused_before_any_work(small_run, args, words):
     assert files_of(small_run) == before
 
 
+@pytest.mark.slow
 def test_hessian_and_landscape_default_to_the_whole_small_train_split(small_run):
     """On a run with 300 training images, the default (1,000 images) becomes the whole split."""
     proc = run_cli("hessian", small_run, "--top", "1", "--bottom", "1", "--probes", "0", "--quiet",
@@ -199,6 +203,7 @@ def test_hessian_and_landscape_default_to_the_whole_small_train_split(small_run)
     assert json.loads((small_run / "landscape-random.json").read_text())["images"] == 300
 
 
+@pytest.mark.slow
 def test_a_huge_synthetic_file_is_refused_by_a_bound(tmp_path):
     out = tmp_path / "huge.json.gz"
     proc = run_cli("data", "build", "--synthetic", "--sizes", "100000000,1,1", "--out", out, cwd=tmp_path, timeout=60)
@@ -225,6 +230,7 @@ def foreign_weights(small_run):
 
 @pytest.mark.parametrize("kind, words", [("nan", ["not finite"]), ("inf", ["not finite"]),
                                          ("float16", ["float16", "float32"])])
+@pytest.mark.slow
 def test_foreign_weights_are_refused_by_predict_and_export(foreign_weights, tmp_path, kind, words):
     from PIL import Image
 
@@ -239,6 +245,7 @@ def test_foreign_weights_are_refused_by_predict_and_export(foreign_weights, tmp_
         assert not (tmp_path / format).exists()
 
 
+@pytest.mark.slow
 def test_init_weights_that_cannot_be_reproduced_name_the_folder_given(small_run, tmp_path):
     import shutil
 
@@ -255,6 +262,7 @@ def test_init_weights_that_cannot_be_reproduced_name_the_folder_given(small_run,
 # ---------------------------------------------------------------------------------------------
 # 5/6. a pipe or a device is refused at once, naming the file
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["data", "inspect", "PATH"], ["train", "--data", "PATH", "--epochs", "1", "--quiet"]])
 def test_a_pipe_or_a_device_is_refused_naming_it(tmp_path, command):
     fifo = tmp_path / "digits.fifo"
@@ -270,6 +278,7 @@ def test_a_pipe_or_a_device_is_refused_naming_it(tmp_path, command):
 # ---------------------------------------------------------------------------------------------
 # 7. doctor checks what it reports
 
+@pytest.mark.slow
 def test_doctor_checks_the_cache_and_the_local_file(tmp_path):
     (tmp_path / "work" / "mnist.json.gz").mkdir(parents=True)
     cache = tmp_path / "cache-file"
@@ -292,6 +301,7 @@ def test_doctor_checks_the_cache_and_the_local_file(tmp_path):
 LR_FIND = ["lr-find", "--data", "synthetic", "--model", "linear", "--quiet"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start, end", [("1e3", "1e6"), ("1e-6", "1e-5")])
 def test_lr_find_suggests_nothing_when_the_loss_never_fell(tmp_path, start, end):
     out = tmp_path / "lr"

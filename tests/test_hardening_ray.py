@@ -34,7 +34,7 @@ def ray_here():
         ray.shutdown()
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_twenty_ray_sweeps_lose_no_evaluation(ray_here, tmp_path):
     """Two runs of one epoch on the synthetic digits, twenty times: every run ends completed, with
     its eval result, in the folder as in the returned record."""

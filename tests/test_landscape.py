@@ -46,6 +46,7 @@ def initial(record):
         return build_model(record["config"]["model"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_name", ["linear", "cnn"])
 def test_random_slice_at_zero_is_the_trained_loss(runs, model_name):
     run = load_run(runs[model_name], images=IMAGES)

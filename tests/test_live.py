@@ -24,6 +24,7 @@ def test_train_hands_on_steps_every_chunk_and_the_bar_numbers(tmp_path):
     assert numbers["valid_acc"] == f"{record['epochs'][-1]['valid_acc']:.1%}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_compare_reports_each_runs_steps_as_they_come(tmp_path, jobs):
     snapshots = []

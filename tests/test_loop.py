@@ -32,6 +32,7 @@ def seven_steps():
     return synthetic_data(700)
 
 
+@pytest.mark.slow
 def test_chunked_fetch_equals_the_per_step_loop(seven_steps, monkeypatch):
     # 7 steps an epoch with chunks of 3: chunks cross epoch ends and end short
     per_step = run(seven_steps, monkeypatch, 1, optimizer="momentum", lr=0.05, epochs=2, schedule="cosine")
@@ -49,6 +50,7 @@ def test_divergence_is_cut_at_the_same_step_when_found_in_a_later_chunk(seven_st
     assert same_record(per_step, chunked)
 
 
+@pytest.mark.slow
 def test_real_digits_divergence_cases_are_bit_identical_per_step_and_chunked(real15k, monkeypatch):
     data = load_dataset(real15k)
     for lr, epochs, status in ((100.0, 1, "diverged"), (0.3, 2, "completed")):

@@ -86,6 +86,7 @@ def test_lr_find_rejects_bad_options():
         lr_find("sgdd", data="synthetic", steps=10)
 
 
+@pytest.mark.slow
 def test_cli_lr_find_prints_the_suggestions(tmp_path):
     res = subprocess.run(
         [sys.executable, "-m", "paddle_mnist", "lr-find", "--optimizer", "momentum", "--opt", "momentum=0.5",
@@ -105,6 +106,7 @@ def test_cli_lr_find_prints_the_suggestions(tmp_path):
     assert "paddle-mnist: error: --steps must be an integer from 10 to 100000, not 3" in res.stderr.splitlines()
 
 
+@pytest.mark.slow
 def test_suggestion_trains_on_real_digits(real15k):
     """SGD on the cnn trains between lr 0.01 and 0.5 on these digits (lr 100 diverges): so must the suggestion.
 

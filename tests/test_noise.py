@@ -20,6 +20,7 @@ paddle.jit.save(build_model("cnn"), sys.argv[1], input_spec=[InputSpec([None, 1,
 """
 
 
+@pytest.mark.slow
 def test_no_network_gives_one_error_line_without_paddle_download_chatter(tmp_path):
     """Downloading is allowed (no CI, no PADDLE_MNIST_OFFLINE) but every connection fails at once: a
     proxy on a closed port stands in for "offline". Paddle's downloader tries each file three times."""

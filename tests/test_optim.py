@@ -498,6 +498,7 @@ def test_schedule_state_survives_optimizer_checkpoint(tmp_path):
 
 # ----------------------------------------------------------------------------- CLI
 
+@pytest.mark.slow
 def test_cli_optimizers_lists_everything(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-m", "paddle_mnist", "optimizers"], cwd=tmp_path, env=env,

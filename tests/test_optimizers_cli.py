@@ -14,6 +14,7 @@ from paddle_mnist.cli.optimizers import optimizers_table
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_every_optimizer_is_listed_with_its_availability(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-m", "paddle_mnist", "optimizers"], cwd=tmp_path, env=env,

@@ -58,6 +58,7 @@ def test_a_rectangle_anywhere_becomes_20_px_long_centred_by_its_mass():
     assert max(ink_box(z, 0.5)) <= 8
 
 
+@pytest.mark.slow
 def test_empty_canvas_and_unknown_preprocess_are_one_line(tmp_path):
     Image.new("RGB", CANVAS, "white").save(tmp_path / "blank.png")
     with pytest.raises(DataError, match="blank.png: no ink found"):

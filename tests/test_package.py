@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -23,6 +25,7 @@ def test_without_paddle_import_and_cli_say_how_to_install_it():
     assert len(lines) == 1 and lines[0].startswith("paddle-mnist: error: paddle_mnist needs PaddlePaddle")
 
 
+@pytest.mark.slow
 def test_every_command_has_help():
     res = subprocess.run([sys.executable, "-m", "paddle_mnist", "--help"], capture_output=True, text=True)
     assert res.returncode == 0

@@ -122,6 +122,7 @@ def test_auto_lr_on_the_ravine_matches_a_numpy_model(ravine_auto):
     assert min(kept) == next(t["final_f"] for t in sgd if t["lr"] == run["sgd"]["lr"])
 
 
+@pytest.mark.slow
 def test_exact_gradients_stop_at_the_saddle_noise_leaves_it(saddle_runs):
     exact, noisy, _ = saddle_runs
     for name, e in by_name(exact).items():
@@ -211,6 +212,7 @@ def test_a_diverging_path_is_drawn_until_it_leaves_the_box(tmp_path):
     assert colour_pixels(tmp_path / "paths_ravine.png", "#d62728") > 20  # the red cross
 
 
+@pytest.mark.slow
 def test_the_command_prints_a_summary(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "paddle_mnist", "paths", "--surface", "saddle", "--steps", "20",
                            "--start=0.5,1", "--lr", "0.1", "--optimizers", "sgd", "--quiet",

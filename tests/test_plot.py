@@ -137,6 +137,7 @@ def sweep(tmp_path_factory):
     return directory, plot(directory)
 
 
+@pytest.mark.slow
 def test_sweep_writes_the_four_figures_and_the_summary(sweep):
     directory, result = sweep
     names = ["loss_by_optimizer", "loss_by_lr", "lr_sensitivity", "epochs"]
@@ -273,6 +274,7 @@ def test_every_run_diverged_gives_no_best():
     assert "every run diverged" in summary_markdown(rows)
 
 
+@pytest.mark.slow
 def test_svg_and_pdf_on_request(tmp_path):
     directory = write_sweep(tmp_path, [make_record("sgd", 0.1)])
     result = plot(directory, formats=("png", "svg", "pdf"))
@@ -432,6 +434,7 @@ def cli(*args, cwd):
                           text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
+@pytest.mark.slow
 def test_cli_end_to_end(tmp_path):
     write_sweep(tmp_path / "sweep", [make_record("adam", 0.01), make_record("adam", 1.0, diverge_at=30)])
     proc = cli("plot", "sweep", "--smooth", "3", cwd=tmp_path)
@@ -454,6 +457,7 @@ def one_error_line(stderr):
     return lines[0]
 
 
+@pytest.mark.slow
 def test_cli_corrupt_record_is_one_line(tmp_path):
     (tmp_path / "corrupt" / "runs" / "a").mkdir(parents=True)
     (tmp_path / "corrupt" / "runs" / "a" / "record.json").write_text('{"schema": "paddle_mnist.run/1", "na')

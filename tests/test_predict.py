@@ -143,6 +143,7 @@ def test_load_image_arrays_and_errors(tmp_path):
 # ----------------------------------------------------------------------------- checkpoints
 
 
+@pytest.mark.slow
 def test_load_checkpoint_infers_the_model_and_rejects_mismatches(tmp_path, trained):
     for name in ("linear", "mlp"):
         paddle.save(build_model(name).state_dict(), str(tmp_path / f"{name}.pdparams"))
@@ -216,6 +217,7 @@ def test_predict_accepts_paths_pil_images_and_arrays(tmp_path, trained):
     assert predict(trained["model"], []) == []
 
 
+@pytest.mark.slow
 def test_cli_predict_prints_one_line_per_image_and_shows(tmp_path, trained):
     paths = write_pngs(tmp_path / "imgs", trained["x"][:3])
     expected = predict(trained["run"], paths)
@@ -282,6 +284,7 @@ def test_export_matches_the_dygraph_network(tmp_path, trained, jit_files):
         np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_cli_export_writes_atomically_and_says_how_to_load(tmp_path, trained, jit_files):
     res = run_cli("export", "--checkpoint", str(trained["run"]), "--out", "deploy", cwd=tmp_path)
     assert res.returncode == 0, res.stderr

@@ -137,6 +137,7 @@ def cluster():
         cluster.shutdown()
 
 
+@pytest.mark.slow
 class TestOneMachine:
     def test_same_records_as_the_local_pool(self, ray_here, local_records, tmp_path):
         assert ray_here.startswith("127.0.0.1:")

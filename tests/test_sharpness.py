@@ -70,6 +70,7 @@ def test_adam_preconditioner_is_the_step_adam_takes():
         np.testing.assert_allclose(before - after, 0.1 * m / p_diag, rtol=2e-4, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_linear_last_lambda_max_is_the_closed_form_one(real15k, tmp_path):
     """Convex case: the tracked λmax at the last step equals a power iteration on the exact Hessian
     of softmax regression, (1/n) Σ x̃x̃ᵀ ⊗ (diag p − ppᵀ), at the final weights, same 500 images."""
@@ -97,6 +98,7 @@ def test_linear_last_lambda_max_is_the_closed_form_one(real15k, tmp_path):
     assert lambdas(record)[-1][1] == pytest.approx(exact, rel=0.02)
 
 
+@pytest.mark.slow
 def test_sharpness_leaves_training_alone_and_resume_continues_the_series(real15k, tmp_path):
     data = load_dataset(real15k, progress=False)
     config = dict(model="linear", lr=0.5, epochs=6, batch_size=250, sharpness_every=3, sharpness_images=500,
@@ -134,6 +136,7 @@ def test_adam_records_its_preconditioned_value(small):
     assert record["sharpness"]["stability"]["of"] == "preconditioned"
 
 
+@pytest.mark.slow
 def test_plot_draws_the_sharpness_figure(small, tmp_path):
     for lr in (0.05, 0.5):
         train(dict(model="linear", lr=lr, epochs=2, sharpness_every=2, out=str(tmp_path / f"lr{lr}")), data=small,
@@ -146,6 +149,7 @@ def test_plot_draws_the_sharpness_figure(small, tmp_path):
         figure_sharpness([load_record(str(tmp_path / "lr0.5")) | {"sharpness": None}])
 
 
+@pytest.mark.slow
 def test_cli_refuses_bad_sharpness_flags(small, tmp_path):
     bad = run_cli("train", "--data", "synthetic", "--train-images", "100", "--sharpness-every", "5",
                   "--sharpness-images", "200", "--epochs", "1", cwd=tmp_path)
@@ -167,7 +171,7 @@ def test_cnn_lr100_records_lambda_above_two_over_lr_before_diverging(real15k):
     assert before and max(before) > 2 / 100.0
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_full_batch_sgd_sits_at_the_edge_of_stability(real15k):
     """Cohen et al. 2021 on the course's CNN: 300 full-batch steps at lr 0.02 on 500 real digits."""
     data = small_eval(load_dataset(real15k, progress=False))

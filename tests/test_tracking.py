@@ -115,6 +115,7 @@ def test_visualdl_writes_one_directory_per_run_and_reads_back(tmp_path):
     assert [m.name for m in hparam.hparam.metricInfos] == tracking.HPARAM_METRICS
 
 
+@pytest.mark.slow
 def test_wandb_offline_run_is_written(offline_wandb):
     pytest.importorskip("wandb")
     log_a_run(open_trackers(dict(CONFIG, wandb="paddle-mnist-test"), "sgd-run"))
@@ -148,6 +149,7 @@ def test_wandb_init_failure_says_how_to_go_offline(monkeypatch):
         open_trackers(dict(CONFIG, wandb="proj"), "run")
 
 
+@pytest.mark.slow
 def test_train_cli_logs_to_both(tmp_path, offline_wandb):
     """End to end: `paddle-mnist train --visualdl DIR --wandb PROJECT` on synthetic data."""
     visualdl = pytest.importorskip("visualdl")

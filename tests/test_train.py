@@ -48,6 +48,7 @@ def test_record_holds_every_step_and_epoch(small, tmp_path):
     assert not [p for p in os.listdir(out) if p.endswith(".tmp")]
 
 
+@pytest.mark.slow
 def test_same_seed_same_curves_and_fair_start(small):
     a = train(cfg(), data=small, progress=False)
     b = train(cfg(), data=small, progress=False)
@@ -64,6 +65,7 @@ def test_same_seed_same_curves_and_fair_start(small):
     assert d["fairness"]["batch_order_sha256"] != a["fairness"]["batch_order_sha256"]
 
 
+@pytest.mark.slow
 def test_resume_gives_the_same_curves(small, tmp_path, monkeypatch):
     config = dict(optimizer="momentum", lr=0.05, epochs=3, schedule="step")
     whole = train(cfg(out=str(tmp_path / "whole"), **config), data=small, progress=False)
@@ -145,6 +147,7 @@ def test_bad_config_names_the_option(bad, message):
         TrainConfig(**bad).check()
 
 
+@pytest.mark.slow
 def test_cli_train_end_to_end(tmp_path):
     res = run_cli("train", "--data", "synthetic", "--optimizer", "adam", "--lr", "0.001",
                   "--epochs", "1", "--quiet", cwd=tmp_path)
@@ -155,6 +158,7 @@ def test_cli_train_end_to_end(tmp_path):
     assert "adam-lr0.001-s0: completed" in res.stdout
 
 
+@pytest.mark.slow
 def test_tools_train_takes_the_same_flags(tmp_path):
     tool = os.path.join(os.path.dirname(__file__), "..", "tools", "train.py")
     res = subprocess.run([sys.executable, tool, "--data", "synthetic", "--epochs", "1", "--lr", "1e4",
@@ -169,6 +173,7 @@ def test_tools_train_takes_the_same_flags(tmp_path):
     (["--data", "missing.json.gz"], "missing.json.gz"),
     (["--opt", "nosuch=1"], "nosuch"),
 ])
+@pytest.mark.slow
 def test_cli_bad_input_is_one_line(tmp_path, args, message):
     res = run_cli("train", "--epochs", "1", "--quiet", *args, cwd=tmp_path)
     assert res.returncode == 1
@@ -177,6 +182,7 @@ def test_cli_bad_input_is_one_line(tmp_path, args, message):
     assert message in lines[0] and "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_cli_sigint_keeps_the_record_and_resume_finishes(tmp_path):
     args = [sys.executable, "-m", "paddle_mnist", "train", "--data", "synthetic", "--epochs", "6",
             "--batch-size", "50", "--out", "run", "--quiet"]
@@ -200,6 +206,7 @@ def test_cli_sigint_keeps_the_record_and_resume_finishes(tmp_path):
 
 # ---- real digits (skipped when ../shared/mnist is absent) ----
 
+@pytest.mark.slow
 def test_real_digits_divergence_cases(real15k):
     data = load_dataset(real15k)
     high = train(cfg(lr=100.0, epochs=1, threads=None), data=data, progress=False)
@@ -271,6 +278,7 @@ def test_cli_refuses_nonsense_before_training(tmp_path, capsys, args, message):
     assert not out.exists()  # nothing trained, nothing written
 
 
+@pytest.mark.slow
 def test_cli_unwritable_out_is_one_line_before_any_work(tmp_path):
     (tmp_path / "file").write_text("not a folder")
     res = run_cli("train", "--data", "synthetic", "--epochs", "50", "--quiet", "--out", "file/run", cwd=tmp_path)

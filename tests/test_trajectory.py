@@ -58,6 +58,7 @@ def test_ends_plane_holds_both_ends_exactly():
 
 # ---- train --trajectory ----
 
+@pytest.mark.slow
 def test_train_saves_the_weights_at_every_step_multiple_and_epoch_end(tmp_path):
     record = train({**SYNTH, "trajectory": 4, "out": str(tmp_path / "r")}, progress=False)
     steps, weights = read_points(tmp_path / "r" / TRAJECTORY_FILE)
@@ -105,6 +106,7 @@ def test_kill_minus_9_then_resume_gives_the_uninterrupted_file(tmp_path):
 
 # ---- paddle-mnist trajectory ----
 
+@pytest.mark.slow
 def test_a_model_moving_in_a_plane_is_0_off_it_and_its_plane_loss_is_its_own(tmp_path):
     sweep(tmp_path, optimizers=("sgd",), every=5)
     path = tmp_path / "runs" / "sgd" / TRAJECTORY_FILE
@@ -124,6 +126,7 @@ def test_a_model_moving_in_a_plane_is_0_off_it_and_its_plane_loss_is_its_own(tmp
     assert run["plane_loss"] == pytest.approx(run["own_loss"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_cli_ends_plane_on_synthetic_digits(tmp_path):
     sweep(tmp_path)
     result = run_cli("trajectory", tmp_path, "--plane", "ends:sgd,adam", "--images", "200", "--grid", "5",
@@ -154,6 +157,7 @@ def check_ends(r, ends):
     assert a["points"][-1][1] == pytest.approx(0, abs=1e-9)  # the first axis runs to the first end
 
 
+@pytest.mark.slow
 def test_cli_refuses_runs_without_a_shared_start_or_a_path(tmp_path):
     sweep(tmp_path, optimizers=("sgd",))
     train({**SYNTH, "seed": 4, "optimizer": "adam", "trajectory": 3, "out": str(tmp_path / "runs" / "other")},
@@ -169,6 +173,7 @@ def test_cli_refuses_runs_without_a_shared_start_or_a_path(tmp_path):
     assert plane.returncode == 1 and "--plane must be pca or ends:RUN_A,RUN_B" in plane.stderr
 
 
+@pytest.mark.slow
 def test_figure_and_gif_redraw_from_the_json_alone(tmp_path):
     from paddle_mnist.analysis.trajectory import figure_trajectory, save_animation
 

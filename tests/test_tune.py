@@ -154,6 +154,7 @@ def _records(folder):
     return {d.name: json.loads((d / "record.json").read_text()) for d in sorted((folder / "runs").iterdir())}
 
 
+@pytest.mark.slow
 def test_end_to_end_on_synthetic_digits(tmp_path):
     # a run at the course's lr 0.01, set up like the trials: the table puts it beside the tuned sgd
     course = train(TrainConfig(optimizer="sgd", lr=0.01, epochs=1, seed=0, data="synthetic",
@@ -211,6 +212,7 @@ def test_end_to_end_on_synthetic_digits(tmp_path):
     assert json.loads((out / "tune.json").read_text()) == result
 
 
+@pytest.mark.slow
 def test_sigkill_mid_tune_then_rerun_runs_nothing_twice(tmp_path):
     args = [*TUNE_ARGS, "--jobs", "2", "--out", "tune", "--no-plot"]
     proc = subprocess.Popen([sys.executable, "-m", "paddle_mnist", *args], cwd=tmp_path,
