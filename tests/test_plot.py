@@ -316,7 +316,7 @@ def test_single_run_gives_loss_and_epoch_plots(tmp_path):
     save_record(str(tmp_path / "only"), make_record("momentum", 0.01))
     result = plot(str(tmp_path))
     assert sorted(result["figures"]) == ["epochs", "loss_by_optimizer"]
-    assert set(result["skipped"]) == {"loss_by_lr", "lr_sensitivity", "seeds"}
+    assert set(result["skipped"]) == {"loss_by_lr", "lr_sensitivity", "seeds", "sharpness"}
     check_image(tmp_path / "loss_by_optimizer.png")
     check_image(tmp_path / "epochs.png")
     assert not (tmp_path / "lr_sensitivity.png").exists()
