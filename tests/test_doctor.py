@@ -55,7 +55,7 @@ def test_json_reports_this_installation(tmp_path):
     assert r["data"]["default"]["source"] == "none" and r["data"]["default"]["path"] is None
     assert "no download (PADDLE_MNIST_OFFLINE is set)" in r["data"]["default"]["tried"]
     assert r["data"]["cache"] == {"path": str(tmp_path / "cache"), "exists": True, "bytes": 1002, "files": 2,
-                                  "entries": 1}
+                                  "entries": 1, "problem": None}
 
 
 @pytest.mark.slow
