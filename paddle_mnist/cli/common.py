@@ -8,6 +8,7 @@ from paddle_mnist.analysis.lang import ENV as LANG_ENV, FONT_EXTRA, LANGS
 from paddle_mnist.core.config import TrainConfig, flag_of, value_type
 from paddle_mnist.analysis.target import DEFAULT_TARGET, METRICS
 from paddle_mnist.core.errors import PaddleMnistError
+from paddle_mnist.core.options import has_flag
 from paddle_mnist.runners.executors import EXECUTORS, RAY_INSTALL
 from paddle_mnist.core.runtime import keep_freed_memory
 
@@ -95,6 +96,33 @@ def config_from_args(args, **extra):
         values[f.name] = f.metadata["parse"](value) if f.metadata["parse"] else value
     values.update(extra)
     return TrainConfig(**values)
+
+
+# ---- the flags of a tool's options, derived from their declaration (paddle_mnist/core/options.py) ----
+
+def add_option_arguments(parser, options_class):
+    """One flag per field of a tool's options (HessianOptions, ...): type, default, help, metavar and
+    choices from the field's declaration; a repeated field collects its flags in a list."""
+    for f in fields(options_class):
+        if not has_flag(f):
+            continue
+        meta = f.metadata
+        common = dict(dest=f.name, metavar=meta["metavar"], help=meta["help"])
+        if meta["repeat"]:
+            parser.add_argument(flag_of(f), action="append", default=[], **common)
+        else:
+            parser.add_argument(flag_of(f), type=value_type(f), default=f.default, choices=meta["choices"], **common)
+
+
+def options_from_args(args, options_class):
+    """{argument: value} of a tool's options as the flags give them (repeated flags parsed): the
+    keywords of its library function, which checks them and names the argument when one is wrong."""
+    values = {}
+    for f in fields(options_class):
+        if has_flag(f):
+            value = getattr(args, f.name)
+            values[f.name] = f.metadata["parse"](value) if f.metadata["parse"] else value
+    return values
 
 
 def add_lang_argument(parser):

@@ -10,7 +10,6 @@ checks, so a bad value is refused once, before anything is trained or written, w
 import hashlib
 import json
 import math
-import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Optional
 
@@ -19,6 +18,7 @@ from paddle_mnist.core.checks import SEED_MAX
 from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.core.loss import LOSSES
 from paddle_mnist.core.model import MODELS
+from paddle_mnist.core.options import flag_of, value_type
 from paddle_mnist.core.optim import OPTIMIZERS, check_optimizer, optimizer_keywords, parse_overrides
 from paddle_mnist.core.schedules import SCHEDULES, build_schedule, step_after_batch, step_after_epoch
 
@@ -169,19 +169,8 @@ class TrainConfig:
         return self
 
 
-def flag_of(f):
-    """The command-line flag of a field: its own, or --field-name."""
-    return f.metadata["flag"] or "--" + f.name.replace("_", "-")
-
-
 RESULT_FIELDS = tuple(f.name for f in fields(TrainConfig) if f.metadata["result"])
 NOT_RESULT_FIELDS = tuple(f.name for f in fields(TrainConfig) if not f.metadata["result"])
-
-
-def value_type(f):
-    """float for ``Optional[float]``, str for ``str``, ..."""
-    args = [a for a in typing.get_args(f.type) if a is not type(None)]
-    return args[0] if args else f.type
 
 
 # the fields a sweep can vary (scalars that change results), with their value types

@@ -16,6 +16,9 @@ every run of a sweep is measured on the same images.
 
 import math
 import time
+from dataclasses import asdict, dataclass, replace
+from functools import partial
+from typing import Optional
 
 import numpy as np
 import paddle
@@ -23,20 +26,48 @@ from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 from paddle_mnist.core.progress import tqdm
 
 from paddle_mnist.core import checks
-from paddle_mnist.core.checks import whole
 from paddle_mnist.core.errors import DataError, PaddleMnistError
+from paddle_mnist.core.options import Options, option
 from paddle_mnist.runners.hvp import FD_FLOOR, FD_STEP, METHODS, VERSION, HessianOperator
 from paddle_mnist.schemas.hessian import (CRITICAL_TOL, SCHEMA, VERDICT_TOL, read_result, sweep_row, write_result,
                                           write_sweep)
 from paddle_mnist.schemas.run import load_record
 from paddle_mnist.schemas.sweep import run_dirs
-from paddle_mnist.runners.runpoint import SUBSET_RULE, check_writable, load_run, subset_size
+from paddle_mnist.runners.runpoint import SUBSET_RULE, WEIGHTS, check_writable, load_run, subset_size
 
 LANCZOS_TOL = 1e-3      # eigsh's relative tolerance on each eigenvalue
 MAX_EIGENVALUES = 100  # --top, --bottom: more is a typo, or a full solve of hours
 MAX_PROBES = 10_000     # --probes: the trace's standard error falls as 1/sqrt(probes)
 MAX_WORKERS = 256       # --workers
 LANCZOS_RESTARTS = 25   # at most ~25·ncv products per end: a bound on the time, never reached here
+
+
+
+def _count(high, low=1):
+    return partial(checks.whole, low=low, high=high)
+
+
+@dataclass(frozen=True)
+class HessianOptions(Options):
+    """What `hessian` measures, on what. The bounds keep a typo from starting hours of work: each
+    eigenvalue costs tens of Hessian-vector products, each probe one. The fields marked echo are the
+    JSON's "settings" (with the images and the hvp version): a run measured with the same is reused."""
+
+    images: Optional[int] = option(None, "measure on N training images, a fixed draw, the same for every run "
+                                   "(default: 1000, or the whole train split when it is smaller)")
+    weights: str = option("best", "best.pdparams (default), last.pdckpt, or the run's initial weights from its seed",
+                          choices=WEIGHTS, check=partial(checks.one_of, choices=WEIGHTS))
+    data: Optional[str] = option(None, "the run's data file if it moved (default: the path in the record; "
+                                 "checked by hash)")
+    top: int = option(3, "largest eigenvalues (default: 3)", check=_count(MAX_EIGENVALUES), echo=True)
+    bottom: int = option(3, "smallest eigenvalues (default: 3)", check=_count(MAX_EIGENVALUES), echo=True)
+    probes: int = option(50, "Hutchinson probes for the trace (default: 50; 0: no trace)",
+                         check=_count(MAX_PROBES, low=0), echo=True)
+    method: str = option("auto", "Hessian-vector products (default: auto, exact double backward where Paddle can)",
+                         choices=METHODS, check=partial(checks.one_of, choices=METHODS), echo=True)
+    seed: int = option(0, "seed of the Lanczos start vector and the probes", check=checks.seed, echo=True)
+    workers: Optional[int] = option(None, "processes sharing the images for finite differences (default: one per "
+                                    "core; the results do not depend on it)", check=_count(MAX_WORKERS))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,27 +131,15 @@ def at_critical_point(gradient_norm, lambda_max, weight_norm, tol=CRITICAL_TOL):
     return bool(gradient_norm <= tol * abs(lambda_max) * weight_norm)
 
 
-def check_options(top, bottom, probes, method, workers=None, seed=0):
-    """Every option refused before anything is loaded, naming the argument. The bounds keep a typo
-    from starting hours of work: each eigenvalue costs tens of Hessian-vector products, each probe one."""
-    whole("top", top, low=1, high=MAX_EIGENVALUES)
-    whole("bottom", bottom, low=1, high=MAX_EIGENVALUES)
-    whole("probes", probes, low=0, high=MAX_PROBES)
-    if workers is not None:
-        whole("workers", workers, low=1, high=MAX_WORKERS)
-    checks.seed("seed", seed)
-    checks.one_of("method", method, METHODS)
-
-
 def measure(model, images, labels, loss="cross_entropy", *, top=3, bottom=3, probes=50,
             method="auto", seed=0, tol=VERDICT_TOL, progress=False, workers=None):
     """Curvature of `model`'s mean loss on (images, labels): eigenvalues at both ends, trace,
     gradient norm and the verdicts, as a JSON-ready dict. Nothing is written. `workers`: see
     ``HessianOperator`` (the numbers do not depend on it beyond float64 rounding)."""
-    check_options(top, bottom, probes, method, workers, seed)
+    o = HessianOptions(top=top, bottom=bottom, probes=probes, method=method, seed=seed, workers=workers)
     start = time.perf_counter()
-    with HessianOperator(model, images, labels, loss, method, workers=workers) as op:
-        return _measure(op, top, bottom, probes, seed, tol, progress, start)
+    with HessianOperator(model, images, labels, loss, o.method, workers=o.workers) as op:
+        return _measure(op, o.top, o.bottom, o.probes, o.seed, tol, progress, start)
 
 
 def _measure(op, top, bottom, probes, seed, tol, progress, start):
@@ -177,18 +196,18 @@ def hessian(run_dir, *, weights="best", images=None, top=3, bottom=3, probes=50,
     """Measure one run folder at its `weights` on `images` training images (a fixed draw); writes
     RUN_DIR/hessian.json (hessian-last.json, hessian-init.json; ``schemas.hessian``) and returns
     its content, with ``files`` [that path]."""
-    measure_args = dict(top=top, bottom=bottom, probes=probes, method=method, seed=seed)
-    check_options(top, bottom, probes, method, workers, seed)  # bad options before loading anything
+    o = HessianOptions(images=images, weights=weights, data=data, top=top, bottom=bottom, probes=probes,
+                       method=method, seed=seed, workers=workers)  # bad options before loading anything
     if write:
         check_writable(run_dir)
-    run = load_run(run_dir, weights, data, images)
+    run = load_run(run_dir, o.weights, o.data, o.images)
     record = run.record
-    result = {"schema": SCHEMA, "run": record["name"], "weights": weights, "status": record.get("status"),
-              "config_id": record.get("config_id"), "settings": dict(images=len(run.labels), hvp=VERSION, **measure_args),
+    result = {"schema": SCHEMA, "run": record["name"], "weights": o.weights, "status": record.get("status"),
+              "config_id": record.get("config_id"), "settings": dict(images=len(run.labels), hvp=VERSION, **o.echo()),
               "config": {k: record["config"].get(k) for k in ("model", "optimizer", "lr", "epochs", "seed", "loss")},
               "subset": SUBSET_RULE, "subset_sha256": run.subset_sha256, "data_sha256": record["data"].get("sha256")}
     result.update(measure(run.model, run.images, run.labels, record["config"]["loss"],
-                          progress=progress, workers=workers, **measure_args))
+                          progress=progress, workers=o.workers, **o.echo()))
     if write:
         result["files"] = [write_result(run_dir, result)]
     return result
@@ -210,25 +229,24 @@ def hessian_sweep(sweep_dir, *, images=None, top=3, bottom=3, probes=50, weights
     dirs = run_dirs(sweep_dir)
     if not dirs:
         raise DataError(f"{sweep_dir}: no runs (neither a run folder nor a sweep with run records)")
-    check_options(top, bottom, probes, method, workers, seed)
+    o = HessianOptions(images=images, weights=weights, data=data, top=top, bottom=bottom, probes=probes,
+                       method=method, seed=seed, workers=workers)
     check_writable(sweep_dir)
-    images = subset_size(load_record(dirs[0]), images)  # the runs of a sweep share their data
-    settings = dict(images=images, hvp=VERSION, top=top, bottom=bottom, probes=probes, method=method, seed=seed)
+    o = replace(o, images=subset_size(load_record(dirs[0]), o.images))  # the runs of a sweep share their data
+    settings = dict(images=o.images, hvp=VERSION, **o.echo())
     rows, skipped, measured = [], [], {}
     for run_dir in tqdm(dirs, desc="hessian", unit="run", disable=not progress):
         record = load_record(run_dir)
         if record.get("status") not in ("completed", "stopped_early"):
             skipped.append({"run": record["name"], "status": record.get("status")})
             continue
-        result = reuse and _reusable(run_dir, record, settings, weights)
+        result = reuse and _reusable(run_dir, record, settings, o.weights)
         if not result:
-            result = measured[run_dir] = hessian(
-                run_dir, weights=weights, images=images, top=top, bottom=bottom, probes=probes, data=data,
-                method=method, seed=seed, progress=False, workers=workers)
+            result = measured[run_dir] = hessian(run_dir, progress=False, **asdict(o))
         rows.append(sweep_row(result))
     if len({r["subset_sha256"] for r in rows}) > 1:
         raise DataError(f"{sweep_dir}: its runs were trained on different data; measure them one by one")
-    table = {"weights": weights, **settings, "rows": rows, "skipped": skipped}
+    table = {"weights": o.weights, **settings, "rows": rows, "skipped": skipped}
     files = [write_sweep(sweep_dir, table)]
     return {"table": table, "rows": rows, "skipped": skipped, "by_name": {r["run"]: r for r in rows},
             "measured": measured, "files": files}

@@ -15,14 +15,19 @@ The run's point in weight space (record, weights, the seeded image subset) comes
 ``runners/runpoint.py``; weights as one flat vector from ``core/weights.py``.
 """
 
+from dataclasses import dataclass
+from functools import partial
+from typing import Optional
+
 import numpy as np
 import paddle
 from paddle_mnist.core.progress import tqdm
 
 from paddle_mnist.core import checks
 from paddle_mnist.core.errors import ConfigError
+from paddle_mnist.core.options import Options, option
 from paddle_mnist.core.weights import get_flat, loss_and_accuracy, set_flat, trainable
-from paddle_mnist.runners.runpoint import SUBSET_RULE, check_writable, initial_model, load_run
+from paddle_mnist.runners.runpoint import SUBSET_RULE, WEIGHTS, check_writable, initial_model, load_run
 from paddle_mnist.schemas.landscape import KINDS, SCHEMA, write_landscape
 
 DEFAULT_RANGES = {"random": "-1:1:41", "interpolate": "-0.25:1.25:31", "plane": "-1:1:21"}
@@ -54,7 +59,7 @@ def filter_normalised_direction(model, rng):
     return np.concatenate([by_name[p.name].ravel() for p in trainable(model)])
 
 
-def parse_span(text, option="--range"):
+def parse_span(text, name="--range"):
     """"START:STOP:N" -> N evenly spaced values from START to STOP, both included."""
     parts = str(text).split(":")
     try:
@@ -63,9 +68,37 @@ def parse_span(text, option="--range"):
     except (ValueError, IndexError):
         ok = False
     if not ok:
-        raise ConfigError(f"{option} must be START:STOP:N with START < STOP and 2 <= N <= 1001 "
-                          f"(e.g. -1:1:41), not {text!r}")
+        raise ConfigError(f"{name} must be START:STOP:N with START < STOP and 2 <= N <= 1001 "
+                          f"(e.g. -1:1:41), not {text!r}", option=name)
     return np.linspace(start, stop, n)
+
+
+def _span(name, text):
+    """The check of a span: parsed once to refuse a bad one, kept as the text it was given."""
+    parse_span(text, name)
+    return text
+
+
+@dataclass(frozen=True)
+class LandscapeOptions(Options):
+    """Which slice `landscape` takes through which weights; kind and weights go into its JSON."""
+
+    kind: str = option("random", "random (default), interpolate or plane", choices=KINDS,
+                       check=partial(checks.one_of, choices=KINDS), echo=True)
+    span: Optional[str] = option(None, "the values of α (and β): random -1:1:41, interpolate -0.25:1.25:31, "
+                                 "plane -1:1:21", flag="--range", metavar="START:STOP:N", check=_span)
+    images: Optional[int] = option(None, "evaluate on N training images, a fixed draw, the same for every run "
+                                   "(default: 1000, or the whole train split when it is smaller)")
+    weights: str = option("best", "best.pdparams (default), last.pdckpt, or the run's initial weights from its seed",
+                          choices=WEIGHTS, check=partial(checks.one_of, choices=WEIGHTS), echo=True)
+    data: Optional[str] = option(None, "the run's data file if it moved (default: the path in the record; "
+                                 "checked by hash)")
+    seed: int = option(0, "seed of the random directions (default: 0)", check=checks.seed)
+
+    def check_together(self):
+        if self.kind == "interpolate" and self.weights == "init":
+            raise ConfigError("kind 'interpolate' runs from the initial weights to the trained ones: weights best "
+                              "or last, not init", option="kind")
 
 
 def _finite(x):
@@ -95,24 +128,20 @@ def landscape(run_dir, kind="random", *, span=None, images=None, seed=0, weights
     """Loss and accuracy on a slice through the run's weights; writes RUN_DIR/landscape-KIND.json
     (every value, ``schemas.landscape``; ``analysis.hessian.figure_landscape`` draws it) and returns
     its content, with ``files`` [that path]."""
-    if kind not in KINDS:
-        raise ConfigError(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    checks.seed("seed", seed)
-    if kind == "interpolate" and weights == "init":
-        raise ConfigError("--kind interpolate runs from the initial weights to --weights best or last, not init")
-    alphas = parse_span(span or DEFAULT_RANGES[kind])
+    o = LandscapeOptions(kind=kind, span=span, images=images, weights=weights, data=data, seed=seed)
+    alphas = parse_span(o.span or DEFAULT_RANGES[kind], "span")
     if write:
         check_writable(run_dir)
     run = load_run(run_dir, weights, data, images)
     loss = run.record["config"]["loss"]
     w = get_flat(trainable(run.model))
     centre_loss, centre_acc = loss_and_accuracy(run.model, run.images, run.labels, loss)
-    result = {"schema": SCHEMA, "kind": kind, "run": run.record["name"], "weights": weights,
+    result = {"schema": SCHEMA, **o.echo(), "run": run.record["name"],
               "images": len(run.labels), "subset": SUBSET_RULE, "subset_sha256": run.subset_sha256,
               "data_sha256": run.record["data"].get("sha256"), "loss_function": loss,
               "config": {k: run.record["config"].get(k) for k in ("model", "optimizer", "lr", "epochs", "seed")},
               "centre": {"loss": centre_loss, "accuracy": centre_acc}, "alphas": alphas.tolist()}
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(o.seed)
     total = len(alphas) ** (2 if kind == "plane" else 1)
     bar = tqdm(total=total, desc=f"landscape {kind}", unit="point", disable=not progress, leave=False)
     try:
@@ -122,7 +151,7 @@ def landscape(run_dir, kind="random", *, span=None, images=None, seed=0, weights
             result["init"] = dict(zip(("loss", "accuracy"), loss_and_accuracy(init, run.images, run.labels, loss)))
             points = ((1 - a) * w0 + a * w for a in alphas)
         else:
-            result["seed"] = seed
+            result["seed"] = o.seed
             result["direction"] = {"distribution": "gaussian", "normalisation": "filter-wise (Li et al. 2018)",
                                    "biases": "zero"}
             d1 = filter_normalised_direction(run.model, rng)
