@@ -82,7 +82,7 @@ def test_lr_find_rejects_bad_options():
         lr_find(steps=5, data="synthetic")
     with pytest.raises(ConfigError, match="^batch_size must be a positive integer"):
         lr_find(batch_size=0, data="synthetic")
-    with pytest.raises(ConfigError, match="unknown optimizer 'sgdd'"):
+    with pytest.raises(ConfigError, match="^optimizer 'sgdd' is unknown"):
         lr_find("sgdd", data="synthetic", steps=10)
 
 

@@ -70,13 +70,12 @@ OPTIMIZERS = {
 def check_optimizer(name, option="--optimizer"):
     """The spec of optimizer `name`, or a ConfigError: unknown, or not in the installed Paddle."""
     if name not in OPTIMIZERS:
-        what = f"{option} {name!r} is unknown" if option.startswith("-") else f"unknown {option} {name!r}"
-        raise ConfigError(f"{what}; choose one of: {', '.join(OPTIMIZERS)}")
+        raise ConfigError(f"{option} {name!r} is unknown; choose one of: {', '.join(OPTIMIZERS)}", option=option)
     spec = OPTIMIZERS[name]
     if not spec.available:
         raise ConfigError(f"{option} {name!r} needs Paddle >= {spec.since} (paddle.optimizer.{spec.class_name}"
                           f"{' with ' + ', '.join(sorted(spec.defaults)) if spec.cls else ''}); "
-                          f"the installed Paddle is {paddle.__version__}")
+                          f"the installed Paddle is {paddle.__version__}", option=option)
     return spec
 
 

@@ -16,14 +16,16 @@ def option(default, help, *, check=None, flag=None, metavar=None, choices=None, 
            echo=False):
     """A field of a tool's options.
 
+    default  an empty {} or [] becomes a fresh one for every object
     check    ``check(name, value)`` -> value (core/checks.py); not run on a None that is the default
     flag     the command-line flag (default: --field-name); False: a library argument without a flag
     repeat   a flag given many times, collected in a list (``parse`` turns that list into the value)
     echo     written into the tool's JSON as it was given
     """
-    return field(default=default, metadata={"help": help, "check": check, "flag": flag, "metavar": metavar,
-                                            "choices": choices, "repeat": repeat or parse is not None,
-                                            "parse": parse, "echo": echo})
+    given = {"default_factory": type(default)} if default in ({}, []) else {"default": default}
+    return field(**given, metadata={"help": help, "check": check, "flag": flag, "metavar": metavar,
+                                    "choices": choices, "repeat": repeat or parse is not None, "parse": parse,
+                                    "echo": echo})
 
 
 def flag_of(f):

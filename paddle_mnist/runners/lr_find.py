@@ -19,6 +19,9 @@ Both are a place to start, not an answer: train with them and compare (``paddle-
 import math
 import os
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from functools import partial
+from typing import Optional, Union
 
 import numpy as np
 import paddle
@@ -29,9 +32,10 @@ from paddle_mnist.core.data import batches, load_dataset
 from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.core.files import ensure_writable_dir
 from paddle_mnist.core.loop import train_step
-from paddle_mnist.core.loss import build_loss
+from paddle_mnist.core.loss import LOSSES, build_loss
 from paddle_mnist.core.model import build_model
-from paddle_mnist.core.optim import build_optimizer, check_optimizer
+from paddle_mnist.core.optim import build_optimizer, check_optimizer, parse_overrides
+from paddle_mnist.core.options import Options, option
 from paddle_mnist.schemas.lr_find import SCHEMA, write_lr_find
 
 DIVERGE_FACTOR = 4.0   # stop once the smoothed loss exceeds 4× its best
@@ -40,19 +44,49 @@ MIN_FALL = 0.1         # a suggestion needs the smoothed loss 10 % below where i
 MAX_STEPS = 100_000    # 200 steps take about a minute on a CPU; more than this is a typo
 
 
-def check_options(start, end, steps, batch_size, seed, smoothing):
-    """Refuse impossible numbers before anything runs, naming the argument (the command line shows
-    its flag); returns (steps, batch_size, beta)."""
-    checks.positive("start", start)
-    checks.number("end", end, low=start, low_open=True)
-    if not math.isfinite(end / start):
-        raise ConfigError(f"end / start must be a finite ratio, not {end!r} / {start!r}")
-    steps = checks.whole("steps", steps, low=10, high=MAX_STEPS)
-    batch_size = checks.whole("batch_size", batch_size, low=1)
-    checks.seed("seed", seed)
-    beta = smoothing_for(steps) if smoothing is None else smoothing
-    checks.number("smoothing", beta, low=0, high=0.999)
-    return steps, batch_size, beta
+def _optimizer(name, value):
+    check_optimizer(value, option=name)
+    return value
+
+
+def _mapping(name, value):
+    """Keyword overrides: a dict (None: none)."""
+    if value is not None and not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a mapping of key=value, not {value!r}", option=name)
+    return dict(value or {})
+
+
+@dataclass(frozen=True)
+class LrFindOptions(Options):
+    """What the range test ramps, and over what. `model` and `data` may also be a network and
+    loaded digits (from Python); the fields marked echo go into lr_find.json as they are."""
+
+    optimizer: str = option("sgd", "optimizer to test (default: sgd; see `paddle-mnist optimizers`)",
+                            check=_optimizer, echo=True)
+    opt_args: dict = option({}, "an optimizer argument, e.g. momentum=0.5 (repeatable)", flag="--opt",
+                            metavar="KEY=VALUE", parse=parse_overrides, check=_mapping, echo=True)
+    start: float = option(1e-5, "first learning rate (default: 1e-5)", check=checks.positive, echo=True)
+    end: float = option(10.0, "last learning rate (default: 10)", echo=True)  # checked with start
+    steps: int = option(200, "batches from --start to --end (default: 200)",
+                        check=partial(checks.whole, low=10, high=MAX_STEPS), echo=True)
+    model: Union[str, object] = option("cnn", "network: cnn, linear or mlp (default: cnn)")
+    batch_size: int = option(100, "images per batch (default: 100)", check=partial(checks.whole, low=1), echo=True)
+    data: Optional[str] = option(None, "course JSON(.gz) file, IDX directory, or 'synthetic' (default: as `train`)")
+    seed: int = option(0, "fixes the initial weights and batch order (default: 0)", check=checks.seed, echo=True)
+    out: Optional[str] = option(None, "directory for lr_find.png/.json (default: work/lr-find/OPTIMIZER)")
+    loss: str = option("cross_entropy", "the loss function", flag=False, check=partial(checks.one_of, choices=LOSSES))
+    smoothing: Optional[float] = option(None, "beta of the loss's moving average (None: smoothing_for(steps))",
+                                        flag=False, check=partial(checks.number, low=0, high=0.999))
+
+    def check_together(self):
+        checks.number("end", self.end, low=self.start, low_open=True)
+        if not math.isfinite(self.end / self.start):
+            raise ConfigError(f"end / start must be a finite ratio, not {self.end!r} / {self.start!r}")
+
+    @property
+    def beta(self):
+        """The moving average's beta: `smoothing`, or one that fits the number of steps."""
+        return smoothing_for(self.steps) if self.smoothing is None else self.smoothing
 
 
 @contextmanager
@@ -144,34 +178,33 @@ def lr_find(optimizer="sgd", data=None, *, model="cnn", start=1e-5, end=10.0, st
                 lr_find.png there); checked before the data is read, removed again if the test is refused
     smoothing   beta of the loss's moving average (None: smoothing_for(steps))
     """
-    steps, batch_size, beta = check_options(start, end, steps, batch_size, seed, smoothing)
-    check_optimizer(optimizer, option="optimizer")
-    loss_fn = build_loss(loss)
-    paddle.seed(seed)
-    net = build_model(model) if isinstance(model, str) else model
+    o = LrFindOptions(optimizer=optimizer, opt_args=opt_args, start=start, end=end, steps=steps, model=model,
+                      batch_size=batch_size, data=data, seed=seed, out=out, loss=loss, smoothing=smoothing)
+    loss_fn = build_loss(o.loss)
+    paddle.seed(o.seed)
+    net = build_model(o.model) if isinstance(o.model, str) else o.model
     # the lr grows by the same factor every batch: LambdaDecay multiplies the start lr by lambda(step)
-    factor = end / start
-    schedule = paddle.optimizer.lr.LambdaDecay(start, lambda i: factor ** (min(i, steps - 1) / (steps - 1)))
-    opt = build_optimizer(optimizer, net, schedule, **(opt_args or {}))  # checks the --opt values too
-    with output_dir(out) if out else nullcontext():
-        dataset = load_dataset(data, seed=seed, progress=progress)
-        if batch_size > len(dataset.train):
-            raise ConfigError(f"--batch-size {batch_size} is larger than the training split ({len(dataset.train)} images)")
-        with tqdm(total=steps, disable=not progress, desc=f"lr-find {optimizer}", unit="step", mininterval=0.5) as bar:
-            lrs, losses, smoothed, stopped = _ramp(net, opt, schedule, loss_fn, dataset.train, steps, batch_size,
-                                                   seed, beta, bar.update)
+    factor, n = o.end / o.start, o.steps
+    schedule = paddle.optimizer.lr.LambdaDecay(o.start, lambda i: factor ** (min(i, n - 1) / (n - 1)))
+    opt = build_optimizer(o.optimizer, net, schedule, **o.opt_args)  # checks the --opt values too
+    with output_dir(o.out) if o.out else nullcontext():
+        dataset = load_dataset(o.data, seed=o.seed, progress=progress)
+        if o.batch_size > len(dataset.train):
+            raise ConfigError(f"batch_size {o.batch_size} is larger than the training split "
+                              f"({len(dataset.train)} images)", option="batch_size")
+        with tqdm(total=n, disable=not progress, desc=f"lr-find {o.optimizer}", unit="step", mininterval=0.5) as bar:
+            lrs, losses, smoothed, stopped = _ramp(net, opt, schedule, loss_fn, dataset.train, n, o.batch_size,
+                                                   o.seed, o.beta, bar.update)
 
         result = {
-            "schema": SCHEMA,
-            "optimizer": optimizer, "opt_args": dict(opt_args or {}),
-            "model": model if isinstance(model, str) else type(model).__name__,
-            "batch_size": batch_size, "seed": seed, "start": start, "end": end, "steps": steps, "smoothing": beta,
+            "schema": SCHEMA, **o.echo(),
+            "model": o.model if isinstance(o.model, str) else type(o.model).__name__, "smoothing": o.beta,
             "data": getattr(dataset, "info", None),
             "lrs": lrs, "losses": losses, "smoothed": smoothed, "stopped": stopped,
-            "suggestions": suggest(lrs, smoothed, steps, start),
+            "suggestions": suggest(lrs, smoothed, n, o.start),
         }
-        if out:
-            result["files"] = {"json": write_lr_find(out, result)}
+        if o.out:
+            result["files"] = {"json": write_lr_find(o.out, result)}
     return result
 
 
