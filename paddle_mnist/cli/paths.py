@@ -3,11 +3,8 @@
 import os
 
 from paddle_mnist.api import paths
-from paddle_mnist.cli.common import EXIT_OK, add_lang_argument
-from paddle_mnist.core.errors import ConfigError
-from paddle_mnist.core.optim import parse_overrides
-from paddle_mnist.core.surfaces import SURFACES
-from paddle_mnist.runners.paths import DEFAULT_OPTIMIZERS, LR_RULES
+from paddle_mnist.cli.common import EXIT_OK, add_lang_argument, add_option_arguments, options_from_args
+from paddle_mnist.runners.paths import PathsOptions
 
 
 def add_parser(subparsers):
@@ -21,47 +18,12 @@ def add_parser(subparsers):
         "plus its mean along the path, so wild paths lose; final: f at the end). Writes OUT/paths_SURFACE.json "
         "and .png (and .gif with --animate).",
     )
-    p.add_argument("--surface", default="ravine",
-                   help=f"{', '.join(SURFACES)}, or all (default: ravine)")
-    p.add_argument("--optimizers", default=",".join(DEFAULT_OPTIMIZERS),
-                   help=f"comma-separated (default: {','.join(DEFAULT_OPTIMIZERS)}; see `paddle-mnist optimizers`)")
-    p.add_argument("--steps", default=None,
-                   help="optimizer steps (default: the surface's own, 100; rosenbrock 500, beale 200)")
-    p.add_argument("--start", default=None, metavar="X,Y",
-                   help="start point (default: the surface's own; write --start=-1,2 when X is negative)")
-    p.add_argument("--lr", default="auto",
-                   help="one learning rate for every optimizer, or auto: each its best of the same grid (default)")
-    p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
-                   help="an optimizer argument, e.g. momentum=0.5, given to every chosen optimizer that has it "
-                        "(repeatable)")
-    p.add_argument("--noise", default="0", metavar="SIGMA",
-                   help="Gaussian noise of this std added to each gradient component, as mini-batches do "
-                        "(default: 0)")
-    p.add_argument("--seed", default="0", help="fixes the noise (default: 0)")
+    add_option_arguments(p, PathsOptions)
     p.add_argument("--animate", action="store_true", help="also write a GIF of the paths growing")
-    p.add_argument("--out", default=None, help="output directory (default: work/paths)")
     p.add_argument("--format", default="png", help="figure formats, comma-separated: png, svg, pdf")
-    p.add_argument("--lr-rule", default="path", choices=LR_RULES,
-                   help="how --lr auto scores a learning rate: path (default): f - f* at the end plus its mean along "
-                        "the path, so a path that swings wildly loses; final: f at the end alone (the older rule, "
-                        "which picks lrs at the edge of stability)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_lang_argument(p)
     p.set_defaults(func=run_paths)
-
-
-def _whole(flag, text):
-    try:
-        return int(text)
-    except ValueError:
-        raise ConfigError(f"{flag} must be a whole number, got {text!r}") from None
-
-
-def _number(flag, text):
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigError(f"{flag} must be a number, got {text!r}") from None
 
 
 def _summary(run):
@@ -84,12 +46,9 @@ def _summary(run):
 
 
 def run_paths(args):
-    steps = None if args.steps is None else _whole("--steps", args.steps)
-    result = paths(args.surface, args.optimizers, steps=steps, start=args.start, lr=args.lr,
-                   opt=parse_overrides(args.opt), noise=_number("--noise", args.noise),
-                   seed=_whole("--seed", args.seed), animate=args.animate,
-                   out=args.out or os.path.join("work", "paths"), formats=args.format, progress=not args.quiet,
-                   lr_rule=args.lr_rule, lang=args.lang)
+    options = options_from_args(args, PathsOptions)
+    options["out"] = args.out or os.path.join("work", "paths")
+    result = paths(**options, animate=args.animate, formats=args.format, progress=not args.quiet, lang=args.lang)
     for run in result["runs"].values():
         print(_summary(run))
     print("files: " + ", ".join(result["files"]))

@@ -79,3 +79,10 @@ def one_of(name, value, choices):
     if value not in choices:
         raise ConfigError(f"{name} {value!r} is unknown; choose one of: {', '.join(map(str, choices))}", option=name)
     return value
+
+
+def mapping(name, value):
+    """Keyword overrides (optimizer or schedule arguments): a dict, None for none; returned as a new dict."""
+    if value is not None and not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a mapping of key=value, not {value!r}", option=name)
+    return dict(value or {})

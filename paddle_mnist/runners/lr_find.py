@@ -49,13 +49,6 @@ def _optimizer(name, value):
     return value
 
 
-def _mapping(name, value):
-    """Keyword overrides: a dict (None: none)."""
-    if value is not None and not isinstance(value, dict):
-        raise ConfigError(f"{name} must be a mapping of key=value, not {value!r}", option=name)
-    return dict(value or {})
-
-
 @dataclass(frozen=True)
 class LrFindOptions(Options):
     """What the range test ramps, and over what. `model` and `data` may also be a network and
@@ -64,7 +57,7 @@ class LrFindOptions(Options):
     optimizer: str = option("sgd", "optimizer to test (default: sgd; see `paddle-mnist optimizers`)",
                             check=_optimizer, echo=True)
     opt_args: dict = option({}, "an optimizer argument, e.g. momentum=0.5 (repeatable)", flag="--opt",
-                            metavar="KEY=VALUE", parse=parse_overrides, check=_mapping, echo=True)
+                            metavar="KEY=VALUE", parse=parse_overrides, check=checks.mapping, echo=True)
     start: float = option(1e-5, "first learning rate (default: 1e-5)", check=checks.positive, echo=True)
     end: float = option(10.0, "last learning rate (default: 10)", echo=True)  # checked with start
     steps: int = option(200, "batches from --start to --end (default: 200)",

@@ -22,16 +22,19 @@ loss is the full loss plus a random tilt that changes every step.
 """
 
 import math
+from dataclasses import dataclass
+from functools import partial
+from typing import Optional, Union
 
 import numpy as np
 import paddle
 from tqdm import tqdm
 
-from paddle_mnist.core import runtime
-from paddle_mnist.core.config import SEED_MAX
+from paddle_mnist.core import checks, runtime
 from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.core.files import ensure_writable_dir
-from paddle_mnist.core.optim import build_optimizer, check_optimizer, optimizer_keywords
+from paddle_mnist.core.optim import build_optimizer, check_optimizer, optimizer_keywords, parse_overrides
+from paddle_mnist.core.options import Options, option
 from paddle_mnist.core.surfaces import SURFACES, surface_values
 from paddle_mnist.schemas.paths import SCHEMA, write_paths
 
@@ -44,25 +47,21 @@ LR_RULES = ("path", "final")  # how lr="auto" scores a trial: see trial_score
 
 
 # --------------------------------------------------------------------------------------------------
-# checking the options (messages name the command's flags; the Python API shares them)
+# the options: each error names the argument (the command line shows its flag)
 
 
-def check_surfaces(surface):
+def check_surfaces(surface, name="surface"):
     """'ravine' -> ['ravine']; 'all' -> every surface; a list is checked name by name."""
     names = list(SURFACES) if surface == "all" else ([surface] if isinstance(surface, str) else list(surface))
-    for name in names:
-        if name not in SURFACES:
-            raise ConfigError(f"--surface {name!r} is unknown; choose one of: {', '.join(SURFACES)}, all")
+    for one in names:
+        if one not in SURFACES:
+            raise ConfigError(f"{name} {one!r} is unknown; choose one of: {', '.join(SURFACES)}, all", option=name)
     if not names:
-        raise ConfigError(f"--surface: no surface given; choose one of: {', '.join(SURFACES)}, all")
+        raise ConfigError(f"{name}: no surface given; choose one of: {', '.join(SURFACES)}, all", option=name)
     return names
 
 
-def _number(value):
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def check_start(start, surface):
+def check_start(start, surface, name="start"):
     """None -> the surface's default start; else two finite numbers inside the surface's box."""
     if start is None:
         return list(surface.start)
@@ -70,66 +69,94 @@ def check_start(start, surface):
         try:
             start = [float(v) for v in start.split(",")]
         except ValueError:
-            raise ConfigError(f"--start must be two finite numbers X,Y, got {start!r}") from None
+            raise ConfigError(f"{name} must be two finite numbers X,Y, got {start!r}", option=name) from None
     start = list(start) if isinstance(start, (list, tuple)) else [start]
-    if len(start) != 2 or not all(_number(v) for v in start):
-        raise ConfigError(f"--start must be two finite numbers X,Y, got {start!r}")
+    if len(start) != 2 or not all(checks.is_number(v) for v in start):
+        raise ConfigError(f"{name} must be two finite numbers X,Y, got {start!r}", option=name)
     (x0, x1, y0, y1), (x, y) = surface.box, start
     if not (x0 < x < x1 and y0 < y < y1):
-        raise ConfigError(f"--start ({x:g}, {y:g}) is outside the {surface.name} box: "
-                          f"x in ({x0:g}, {x1:g}), y in ({y0:g}, {y1:g})")
+        raise ConfigError(f"{name} ({x:g}, {y:g}) is outside the {surface.name} box: "
+                          f"x in ({x0:g}, {x1:g}), y in ({y0:g}, {y1:g})", option=name)
     return [float(x), float(y)]
 
 
-def check_lr(lr):
-    """'auto' -> None (the grid); else one positive learning rate for every optimizer."""
+def check_lr(name, lr):
+    """'auto' (the grid, any case) or one positive learning rate for every optimizer."""
     if isinstance(lr, str):
         if lr.strip().lower() == "auto":
-            return None
+            return "auto"
         try:
             lr = float(lr)
         except ValueError:
-            raise ConfigError(f"--lr must be a positive number or 'auto', got {lr!r}") from None
-    if not _number(lr) or lr <= 0:
-        raise ConfigError(f"--lr must be a positive number or 'auto', got {lr!r}")
+            raise ConfigError(f"{name} must be a positive number or 'auto', got {lr!r}", option=name) from None
+    if not checks.is_number(lr) or lr <= 0:
+        raise ConfigError(f"{name} must be a positive number or 'auto', got {lr!r}", option=name)
     return float(lr)
 
 
-def check_lr_rule(rule):
-    if rule not in LR_RULES:
-        raise ConfigError(f"--lr-rule must be one of {', '.join(LR_RULES)}, got {rule!r}")
-    return rule
+def _surface(name, value):
+    check_surfaces(value, name)
+    return value
 
 
-def check_steps(steps):
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ConfigError(f"--steps must be a whole number >= 1, got {steps!r}")
+def _optimizers(name, value):
+    """"sgd,adam" or a list -> the list, each one known to this Paddle."""
+    names = [o.strip() for o in value.split(",") if o.strip()] if isinstance(value, str) else list(value)
+    if not names:
+        raise ConfigError(f"{name}: no optimizer given, e.g. sgd,adam", option=name)
+    for one in names:
+        check_optimizer(one, option=name)
+    return names
 
 
-def check_noise_seed(noise, seed):
-    if not _number(noise) or noise < 0:
-        raise ConfigError(f"--noise must be a number >= 0, got {noise!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
-        raise ConfigError(f"--seed must be a whole number in 0..{SEED_MAX}, got {seed!r}")
-
-
-def split_overrides(optimizers, overrides):
+def split_overrides(optimizers, overrides, name="opt"):
     """{name: the overrides it accepts}: an --opt key goes to every optimizer that has that option."""
-    result = {name: {} for name in optimizers}
+    result = {one: {} for one in optimizers}
     for key, value in (overrides or {}).items():
-        takers = [name for name in optimizers if key in optimizer_keywords(name)]
+        takers = [one for one in optimizers if key in optimizer_keywords(one)]
         if not takers:
-            raise ConfigError(f"--opt {key}: none of {', '.join(optimizers)} has an option {key!r}")
-        for name in takers:
-            result[name][key] = value
+            raise ConfigError(f"{name} {key}: none of {', '.join(optimizers)} has an option {key!r}", option=name)
+        for one in takers:
+            result[one][key] = value
     probe = [paddle.create_parameter([2], "float32")]
-    for name, chosen in result.items():
+    for one, chosen in result.items():
         if chosen:  # a wrong value fails here, before any path is run
             try:
-                build_optimizer(name, probe, 1.0, **chosen)
+                build_optimizer(one, probe, 1.0, **chosen)
             except ConfigError as e:
-                raise ConfigError(f"--opt: {e}") from None
+                raise ConfigError(f"{name}: {e}", option=name) from None
     return result
+
+
+@dataclass(frozen=True)
+class PathsOptions(Options):
+    """Which optimizers walk on which surfaces, and how; noise and seed go into each paths JSON as they
+    are (start and steps as the surface resolved them)."""
+
+    surface: Union[str, list] = option("ravine", f"{', '.join(SURFACES)}, or all (default: ravine)", check=_surface)
+    optimizers: Union[str, list] = option(DEFAULT_OPTIMIZERS, f"comma-separated (default: {','.join(DEFAULT_OPTIMIZERS)}"
+                                          "; see `paddle-mnist optimizers`)", check=_optimizers)
+    steps: Optional[int] = option(None, "optimizer steps (default: the surface's own, 100; rosenbrock 500, beale 200)",
+                                  check=partial(checks.whole, low=1))
+    start: Union[str, list, None] = option(None, "start point (default: the surface's own; write --start=-1,2 when "
+                                           "X is negative)", metavar="X,Y")  # checked against each surface's box
+    lr: Union[str, float] = option("auto", "one learning rate for every optimizer, or auto: each its best of the "
+                                   "same grid (default)", check=check_lr)
+    opt: dict = option({}, "an optimizer argument, e.g. momentum=0.5, given to every chosen optimizer that has it "
+                       "(repeatable)", metavar="KEY=VALUE", parse=parse_overrides, check=checks.mapping)
+    noise: float = option(0.0, "Gaussian noise of this std added to each gradient component, as mini-batches do "
+                          "(default: 0)", metavar="SIGMA", check=partial(checks.number, low=0), echo=True)
+    seed: int = option(0, "fixes the noise (default: 0)", check=checks.seed, echo=True)
+    out: Optional[str] = option(None, "output directory (default: work/paths)")
+    lr_rule: str = option("path", "how --lr auto scores a learning rate: path (default): f - f* at the end plus its "
+                          "mean along the path, so a path that swings wildly loses; final: f at the end alone (the "
+                          "older rule, which picks lrs at the edge of stability)", choices=LR_RULES,
+                          check=partial(checks.one_of, choices=LR_RULES))
+
+    def check_together(self):
+        for name in check_surfaces(self.surface):
+            check_start(self.start, SURFACES[name])
+        split_overrides(self.optimizers, self.opt)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -305,28 +332,6 @@ def run_surface(surface, optimizers, *, steps=None, start=None, lr=None, overrid
     return run
 
 
-def check_request(surface, optimizers, steps, start, lr, opt, noise, seed, out, lr_rule="path"):
-    """Every option checked before anything runs or is written: (surfaces, optimizers, lr)."""
-    names = check_surfaces(surface)
-    if isinstance(optimizers, str):
-        optimizers = [o.strip() for o in optimizers.split(",") if o.strip()]
-    if not optimizers:
-        raise ConfigError("--optimizers: no optimizer given, e.g. --optimizers sgd,adam")
-    for name in optimizers:
-        check_optimizer(name, option="--optimizers")
-    if steps is not None:
-        check_steps(steps)
-    check_noise_seed(noise, seed)
-    lr = check_lr(lr)
-    check_lr_rule(lr_rule)
-    for name in names:
-        check_start(start, SURFACES[name])
-    split_overrides(optimizers, opt)
-    if out is not None:
-        ensure_writable_dir(out)
-    return names, list(optimizers), lr
-
-
 def paths(surface="ravine", optimizers=DEFAULT_OPTIMIZERS, *, steps=None, start=None, lr="auto",
           opt=None, noise=0.0, seed=0, out=None, progress=True, lr_rule="path"):
     """Optimizer paths on one surface or several (``surface="all"``); draws nothing.
@@ -336,17 +341,21 @@ def paths(surface="ravine", optimizers=DEFAULT_OPTIMIZERS, *, steps=None, start=
     ``opt`` = {"momentum": 0.5}: each key goes to every optimizer that has that option.
     ``lr_rule``: how lr="auto" scores a learning rate, "path" (final plus mean f - f*) or "final".
     """
-    names, optimizers, lr = check_request(surface, optimizers, steps, start, lr, opt, noise, seed, out, lr_rule)
+    o = PathsOptions(surface=surface, optimizers=optimizers, steps=steps, start=start, lr=lr, opt=opt,
+                     noise=noise, seed=seed, out=out, lr_rule=lr_rule)
+    if o.out is not None:
+        ensure_writable_dir(o.out)
+    names, lr = check_surfaces(o.surface), None if o.lr == "auto" else o.lr
     result = {"runs": {}, "files": []}
-    bar = tqdm(total=len(names) * len(optimizers), desc="paths", unit="optimizer", disable=not progress)
+    bar = tqdm(total=len(names) * len(o.optimizers), desc="paths", unit="optimizer", disable=not progress)
     try:
         for name in names:
             bar.set_postfix_str(name)
-            run = run_surface(SURFACES[name], optimizers, steps=steps, start=start, lr=lr,
-                              overrides=opt, noise=noise, seed=seed, lr_rule=lr_rule, bar=bar)
+            run = run_surface(SURFACES[name], o.optimizers, steps=o.steps, start=o.start, lr=lr, overrides=o.opt,
+                              lr_rule=o.lr_rule, bar=bar, **o.echo())  # noise, seed
             result["runs"][name] = run
-            if out is not None:
-                result["files"].append(write_paths(out, run))
+            if o.out is not None:
+                result["files"].append(write_paths(o.out, run))
     finally:
         bar.close()
     return result
