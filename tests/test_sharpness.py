@@ -33,15 +33,18 @@ def lambdas(record):
     return [(p["step"], p["lambda_max"]) for p in record["sharpness"]["points"]]
 
 
-def test_lanczos_finds_the_top_eigenvalue():
+def test_lanczos_finds_the_top_eigenvalue_and_stops_at_its_tolerance():
     rng = np.random.default_rng(1)
     q, _ = np.linalg.qr(rng.standard_normal((60, 60)))
     h = q @ np.diag(np.r_[10.0, 6.0, np.linspace(-3, 3, 58)]) @ q.T
-    top, vector = lanczos_top(lambda v: h @ v, rng.standard_normal(60), steps=20)
+    top, vector, cold, _ = lanczos_top(lambda v: h @ v, rng.standard_normal(60), steps=40, tolerance=1e-10)
     assert top == pytest.approx(10.0, rel=1e-9)
     assert abs(vector @ q[:, 0]) == pytest.approx(1.0, rel=1e-6)
-    few, _ = lanczos_top(lambda v: h @ v, q[:, 0] + 0.1 * rng.standard_normal(60), steps=3)  # warm start
-    assert few == pytest.approx(10.0, rel=1e-3)
+    # a warm start near the top eigenvector stops early, at the default 1 % residual, which it reports truly
+    few, vector, warm, residual = lanczos_top(lambda v: h @ v, q[:, 0] + 0.1 * rng.standard_normal(60), steps=40)
+    assert warm < 6 < cold and residual <= 0.01
+    assert np.linalg.norm(h @ vector - few * vector) / few == pytest.approx(residual, rel=1e-6)
+    assert abs(few - 10.0) <= residual * few  # an eigenvalue (here the top one) lies within the residual
 
 
 def test_stability_lines():

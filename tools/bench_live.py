@@ -7,7 +7,8 @@ Runs alternate (off, on, off, on, ...) in one process, so both sides see the sam
 renders its PNG), with a display that drops the frames (no Jupyter needed). Prints the median
 training time of each side and, for each "on" run, the time its redraws took while training
 (the training loop waits for them: this is what the view costs, measured directly, which a loaded
-machine's noise between two runs can hide) and the final figure's time.
+machine's noise between two runs can hide), and the times of the first frame (drawn when the view
+starts, before training) and of the final figure.
 """
 
 import argparse
@@ -43,17 +44,18 @@ def main():
     redraws = []
     for i in range(2 * args.repeats):
         side = "on" if i % 2 else "off"
+        start = time.perf_counter()  # the first frame, drawn when the view starts, is timed too
         view = LiveView(display=lambda frame, display_id: DroppedHandle()) if side == "on" else None
-        start = time.perf_counter()
         record = train(config, progress=False, on_steps=view.run if view else None)
         if view:
             view.close(record)
             redraws.append(view.redraw_seconds)
         times[side].append(time.perf_counter() - start)
-        if view:  # while training: every redraw but the last (the final figure, drawn after the run)
-            print(f"on  {times[side][-1]:.2f} s: {len(redraws[-1]) - 1} redraws while training, "
-                  f"{sum(redraws[-1][:-1]):.2f} s = {100 * sum(redraws[-1][:-1]) / times[side][-1]:.2f} % of the run; "
-                  f"final figure {redraws[-1][-1]:.2f} s", flush=True)
+        if view:  # while training: every redraw but the first frame and the final figure
+            during = redraws[-1][1:-1]
+            print(f"on  {times[side][-1]:.2f} s: {len(during)} redraws while training, "
+                  f"{sum(during):.2f} s = {100 * sum(during) / times[side][-1]:.2f} % of the run; "
+                  f"first frame {redraws[-1][0]:.2f} s, final figure {redraws[-1][-1]:.2f} s", flush=True)
         else:
             print(f"off {times[side][-1]:.2f} s", flush=True)
     off, on = statistics.median(times["off"]), statistics.median(times["on"])

@@ -1,6 +1,6 @@
 """What ``--sharpness-every 10`` costs: full-batch runs on 500 real digits with and without it.
 
-    python tools/bench_sharpness.py [--steps-cnn 30] [--steps-linear 100] [--repeats 1]
+    python tools/bench_sharpness.py [--steps-cnn 100] [--steps-linear 100] [--repeats 1]
 
 For the CNN and the linear model, runs with and without the measurement alternate (each in a fresh
 process, timed around ``train()`` only), so both sides see the same machine load. Prints one JSON
@@ -24,7 +24,8 @@ start = time.perf_counter()
 record = train(config, progress=False)
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "sharpness_seconds": (record.get("sharpness") or {}).get("seconds", 0.0),
-                  "points": len((record.get("sharpness") or {}).get("points", []))}))
+                  "points": len((record.get("sharpness") or {}).get("points", [])),
+                  "products": sum(p["products"] for p in (record.get("sharpness") or {}).get("points", []))}))
 """
 
 
@@ -36,7 +37,7 @@ def timed_run(config):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps-cnn", type=int, default=30)
+    parser.add_argument("--steps-cnn", type=int, default=100)
     parser.add_argument("--steps-linear", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--work", default=os.path.join(ROOT, "work", "sharpness"))
@@ -51,14 +52,14 @@ def main(argv=None):
             with_it = timed_run(dict(base, sharpness_every=10, sharpness_images=500))
             row = {"model": model, "steps": steps, "without_s": round(without["seconds"], 1),
                    "with_s": round(with_it["seconds"], 1), "measuring_s": round(with_it["sharpness_seconds"], 1),
-                   "points": with_it["points"], "ratio": round(with_it["seconds"] / without["seconds"], 2)}
+                   "points": with_it["points"], "products": with_it["products"], "ratio": round(with_it["seconds"] / without["seconds"], 2)}
             print(json.dumps(row), flush=True)
             rows.append(row)
     print("| model | steps | without (s) | with --sharpness-every 10 (s) | of which measuring (s) | ratio |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['model']} | {r['steps']} | {r['without_s']} | {r['with_s']} | {r['measuring_s']} "
-              f"({r['points']} points) | {r['ratio']} |")
+              f"({r['points']} points, {r['products']} H·v products) | {r['ratio']} |")
 
 
 if __name__ == "__main__":

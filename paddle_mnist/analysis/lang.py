@@ -163,9 +163,9 @@ PHRASES = {
     "full_batch": ("full-batch", "全批量"),
     "batch_n": ("batch {batch}", "批大小 {batch}"),
     "sharp_note": ("{kind} training on {n} images; λmax measured every {every} steps\n"
-                   "on {images} training images ({steps} warm-started Lanczos steps)",
+                   "on {images} training images (warm-started Lanczos, residual ≤ {tol:g} % of λ)",
                    "在 {n} 张图片上训练（{kind}）；每 {every} 步测一次 λmax，\n"
-                   "用 {images} 张训练图片（{steps} 步热启动 Lanczos）"),
+                   "用 {images} 张训练图片（热启动 Lanczos，残差 ≤ λ 的 {tol:g} %）"),
     # lr_find.py
     "train_loss": ("training loss", "训练损失"),
     "lrf_each_batch": ("loss (each batch)", "损失（每个批次）"),
@@ -180,6 +180,7 @@ PHRASES = {
     "live_runs": ("Training loss, live: {done} of {n} runs finished", "训练损失（实时）：{n} 个运行中已完成 {done} 个"),
     "live_one": ("Training loss, live: step {step} of {total}", "训练损失（实时）：第 {step} 步，共 {total} 步"),
     "live_done": ("Training loss: {n} runs finished", "训练损失：{n} 个运行已完成"),
+    "live_wait": ("Training loss, live: waiting for the first steps", "训练损失（实时）：等待最初的几步"),
     "live_note": ("light: every step, dark: mean of the last {window} steps; legend: latest mean loss, share done",
                   "浅色：每一步，深色：最近 {window} 步的平均；图例：最新平均损失、完成比例"),
 }

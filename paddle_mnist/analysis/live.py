@@ -32,6 +32,8 @@ def recent_loss(curve, window=WINDOW):
 
 def live_text(curves):
     """The same numbers as the figure, one line per run (what a display without images shows)."""
+    if not curves:
+        return "training loss: waiting for the first steps"
     lines = []
     for name, curve in curves.items():
         loss, step = recent_loss(curve), len(curve["losses"])
@@ -81,7 +83,9 @@ def figure_live(curves, *, lang=None):
     ax.set_xlabel(tr("x_steps"))
     ax.set_ylabel(tr("loss_log"))
     done = sum(c["done"] for c in curves.values())
-    if len(curves) == 1 and not done:
+    if not curves:  # the first frame, drawn before training starts
+        ax.set_title(tr("live_wait"), fontsize=10)
+    elif len(curves) == 1 and not done:
         ((name, curve),) = curves.items()
         ax.set_title(tr("live_one", step=len(curve["losses"]), total=curve["total"]), fontsize=10)
     elif done == len(curves):

@@ -101,4 +101,5 @@ def _subset_note(records, tr):
     batch = records[0]["config"]["batch_size"]
     n_train = records[0]["data"]["sizes"]["train"]
     kind = tr("full_batch") if batch >= n_train else tr("batch_n", batch=batch)
-    return tr("sharp_note", kind=kind, n=n_train, every=s["every"], images=s["images"], steps=s["lanczos_steps"])
+    tolerance = s.get("tolerance", 0.01)  # records from before the tolerance ran a fixed number of steps
+    return tr("sharp_note", kind=kind, n=n_train, every=s["every"], images=s["images"], tol=100 * tolerance)

@@ -154,6 +154,7 @@ class HessianOperator:
         floor = FD_FLOOR * max(float(np.linalg.norm(self.w0)), 1.0)
         self.scales = [max(float(np.linalg.norm(w)), floor) for w in self._pieces(self.w0)]
         self.patterns = None  # the CNN's ReLU/max-pool pattern per chunk, recorded at w0
+        self.graph = None  # double backward on one chunk: its gradient graph, kept for every product
         self.shards, self.workers = None, 1
         self.holds_pattern = self.method == "finite_difference" and isinstance(model, MNIST)
         if self.method == "finite_difference":
@@ -212,16 +213,24 @@ class HessianOperator:
             loss += float(value)
         return loss, grad
 
+    def _gradient_graph(self, x, y, share):
+        """The gradient of a chunk's smooth loss, with its graph (create_graph): H·v is its derivative."""
+        logits = self.model(x)
+        onehot = F.one_hot(y, num_classes=logits.shape[-1]).astype(logits.dtype)
+        return paddle.grad(self.smooth_fn(logits, onehot) * share, self.params, create_graph=True)
+
     def _double_backward(self, v, images=None):
         vs = [paddle.to_tensor(piece.reshape(p.shape).astype(np.float32))
               for piece, p in zip(self._pieces(v), self.params)]
+        if images is None and len(self.labels) <= self.chunk:  # one chunk: its graph serves every product
+            if self.graph is None:  # (the weights never change while the operator lives)
+                self.graph = self._gradient_graph(*next(self._chunks()))
+            g_dot_v = sum((g * u).sum() for g, u in zip(self.graph, vs))
+            return self._flat(paddle.grad(g_dot_v, self.params, retain_graph=True))
         hv = np.zeros(self.dim)
         for x, y, share in self._chunks() if images is None else [images]:
-            logits = self.model(x)
-            onehot = F.one_hot(y, num_classes=logits.shape[-1]).astype(logits.dtype)
-            grads = paddle.grad(self.smooth_fn(logits, onehot) * share, self.params, create_graph=True)
-            g_dot_v = sum((g * u).sum() for g, u in zip(grads, vs))
-            hv += self._flat(paddle.grad(g_dot_v, self.params))
+            grads = self._gradient_graph(x, y, share)
+            hv += self._flat(paddle.grad(sum((g * u).sum() for g, u in zip(grads, vs)), self.params))
         return hv
 
     def step(self, v):
@@ -323,14 +332,15 @@ class Shards:
                 pipe.send(None)
             except OSError:
                 pass
-        for process in self.processes:
-            process.join(timeout=5)
+        for process in self.processes:  # a worker leaves its loop on None; a busy machine may take a while
+            process.join(timeout=30)
             if process.is_alive():
                 process.terminate()
 
 
 def _shard_loop(pipe, name, state, shard, loss, chunk):
     """A worker: build the network, then answer weight vectors until it gets None."""
+    paddle.disable_signal_handler()  # a stopped worker dies quietly: no C++ "Termination signal" trace
     runtime.sweep_worker_start()  # one thread, dies with its parent
     model = build_model(name)
     model.set_state_dict({k: paddle.to_tensor(v) for k, v in state.items()})

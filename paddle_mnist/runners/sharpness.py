@@ -10,10 +10,15 @@ What is measured, on a fixed subset of M training images (``runpoint.subset_indi
 rule ``train --train-images`` and ``hessian`` use, so with M = N a full-batch run is measured on
 exactly the images it trains on; default M = ``DEFAULT_IMAGES``, or every training image when fewer):
 
-* ``lambda_max``: the largest eigenvalue of the loss's Hessian H, by ``LANCZOS_STEPS`` Lanczos steps
-  started from the previous measurement's top eigenvector (a warm start: the sharpest direction
-  moves little in N steps; the first point starts from a random vector with ``COLD_STEPS``). The products H·v are ``hvp.HessianOperator``'s (double backward for
-  linear and mlp; for the CNN finite differences with its ReLU/max-pool pattern held).
+* ``lambda_max``: the largest eigenvalue of the loss's Hessian H, by Lanczos started from the
+  previous measurement's top eigenvector (a warm start: the sharpest direction moves little in N
+  steps; the first point starts from a random vector). Lanczos stops as soon as its top pair (θ, y)
+  has a residual ‖Hy − θy‖ of at most ``TOLERANCE``·θ (then an eigenvalue of H lies within that of
+  θ), or after ``LANCZOS_STEPS`` products (``COLD_STEPS`` from a random start). Each point records
+  its ``products`` and that relative ``residual``. A warm start usually stops after a few products:
+  this is what keeps the measuring cheap. The products H·v are ``hvp.HessianOperator``'s on all M
+  images at once (double backward for linear and mlp; for the CNN finite differences with its
+  ReLU/max-pool pattern held).
 * ``preconditioned`` (Adam and AdamW only, else null): the largest eigenvalue of P⁻¹H, where
   P = diag((1 − β1ᵗ)(√v̂ + ε)) is the matrix of the step Adam just took, w ← w − lr·P⁻¹m (m its
   first moment, v̂ = v/(1 − β2ᵗ) from the optimizer's own state). That step is heavy-ball momentum on
@@ -40,8 +45,9 @@ from paddle_mnist.runners.hvp import HessianOperator
 from paddle_mnist.runners.runpoint import SUBSET_RULE, subset_indices
 
 DEFAULT_IMAGES = 500  # images λmax is measured on when --sharpness-images is not given
-LANCZOS_STEPS = 8     # H·v products per eigenvalue, warm-started (4 read 18 % low on a linear run; cost: see notes)
-COLD_STEPS = 20       # ... from a random start (the first point, and the first after a resume)
+TOLERANCE = 0.01      # Lanczos stops once ‖Hy − θy‖ ≤ TOLERANCE·θ for its top pair (θ, y) ...
+LANCZOS_STEPS = 16    # ... or after this many H·v products from a warm start
+COLD_STEPS = 24       # ... or this many from a random start (the first point, and the first after a resume)
 PRECONDITIONED = ("adam", "adamw")  # optimizers whose step is w - lr·P⁻¹m with P read from their state
 START_SEED = 0        # the random start vector of the first measurement
 
@@ -77,10 +83,12 @@ def check_sharpness(config, n_train):
     return config.sharpness_images or min(DEFAULT_IMAGES, n_train)
 
 
-def lanczos_top(matvec, start, steps=LANCZOS_STEPS):
-    """Largest eigenvalue and its unit eigenvector of a symmetric operator, by `steps` Lanczos steps
-    from `start` (full reorthogonalisation: a handful of vectors). A fixed number of products, unlike
-    scipy's eigsh, which runs to a tolerance: the cost per measurement is known in advance."""
+def lanczos_top(matvec, start, steps=LANCZOS_STEPS, tolerance=TOLERANCE):
+    """Largest eigenvalue θ, its unit eigenvector y, the products taken and the relative residual
+    ‖Hy − θy‖/|θ| of a symmetric operator, by Lanczos from `start` (full reorthogonalisation: a handful
+    of vectors). Stops at `steps` products or once that residual is at most `tolerance`: Lanczos
+    knows it without another product (β_k times the last entry of the small eigenvector). scipy's
+    eigsh cannot start from a vector and stop after two products; this loop can."""
     basis = [start / np.linalg.norm(start)]
     alphas, betas = [], []
     for j in range(steps):
@@ -90,13 +98,14 @@ def lanczos_top(matvec, start, steps=LANCZOS_STEPS):
         w = w - q.T @ (q @ w)
         w = w - q.T @ (q @ w)  # twice: rounding leaves a little of the basis in w
         beta = float(np.linalg.norm(w))
-        if j == steps - 1 or beta <= 1e-8 * abs(alphas[0]):
+        values, vectors = eigh_tridiagonal(np.array(alphas), np.array(betas))
+        residual = beta * abs(vectors[-1, -1]) / max(abs(values[-1]), 1e-300)
+        if j == steps - 1 or residual <= tolerance or beta <= 1e-8 * abs(alphas[0]):
             break
         betas.append(beta)
         basis.append(w / beta)
-    values, vectors = eigh_tridiagonal(np.array(alphas), np.array(betas[:len(alphas) - 1]))
-    vector = np.array(basis[:len(alphas)]).T @ vectors[:, -1]
-    return float(values[-1]), vector / np.linalg.norm(vector)
+    vector = np.array(basis).T @ vectors[:, -1]
+    return float(values[-1]), vector / np.linalg.norm(vector), len(alphas), float(residual)
 
 
 def adam_preconditioner(optimizer, params):
@@ -137,7 +146,7 @@ class SharpnessLog:
         self.method = "auto"
         self.series = record["sharpness"] = {
             "every": self.every, "images": images, "subset": SUBSET_RULE,
-            "lanczos_steps": LANCZOS_STEPS, "cold_steps": COLD_STEPS,
+            "tolerance": TOLERANCE, "lanczos_steps": LANCZOS_STEPS, "cold_steps": COLD_STEPS,
             "method": old.get("method"), "stability": {"of": self.of, "rule": rule},
             "preconditioner": ("diag((1-beta1^t)(sqrt(v_hat)+eps)) of the step just taken"
                                if config.optimizer in PRECONDITIONED else None),
@@ -168,9 +177,12 @@ class SharpnessLog:
         start = time.perf_counter()
         lr = float(self.run.optimizer.get_lr())
         point = {"step": self.step, "lambda_max": None, "preconditioned": None, "grad_norm": None,
-                 "loss": None, "lr": lr, "threshold": self.threshold(lr) if self.threshold else None}
+                 "loss": None, "lr": lr, "threshold": self.threshold(lr) if self.threshold else None,
+                 "products": 0, "residual": None}
         if np.all(np.isfinite(get_flat(self.params))):
-            with HessianOperator(self.run.model, self.images, self.labels, self.loss, self.method) as op:
+            # all images in one chunk: one pass per product, and the exact method keeps its graph
+            with HessianOperator(self.run.model, self.images, self.labels, self.loss, self.method,
+                                 chunk=len(self.labels)) as op:
                 self.method = self.series["method"] = op.method
                 point.update(self._values(op))
         self.run.model.train()  # the operator put the network in eval mode
@@ -182,13 +194,14 @@ class SharpnessLog:
         rng = np.random.default_rng(START_SEED)
         loss, grad = op.loss_and_gradient()
         values = {"loss": _finite(loss), "grad_norm": _finite(np.linalg.norm(grad))}
-        top, self.vector = lanczos_top(op, *_start(self.vector, rng, op.dim))
-        values["lambda_max"] = _finite(top)
+        top, self.vector, products, residual = lanczos_top(op, *_start(self.vector, rng, op.dim))
+        values.update(lambda_max=_finite(top), products=products, residual=_finite(residual))
         p = adam_preconditioner(self.run.optimizer, self.params) if self.of == "preconditioned" else None
         if p is not None:
             scale = 1 / np.sqrt(p)
-            top, self.p_vector = lanczos_top(lambda u: scale * op(scale * u), *_start(self.p_vector, rng, op.dim))
-            values["preconditioned"] = _finite(top)
+            top, self.p_vector, products, _ = lanczos_top(lambda u: scale * op(scale * u),
+                                                          *_start(self.p_vector, rng, op.dim))
+            values.update(preconditioned=_finite(top), products=values["products"] + products)
         # a vector with NaN in it would poison every later start
         self.vector = self.vector if values["lambda_max"] is not None else None
         self.p_vector = self.p_vector if values.get("preconditioned") is not None else None
