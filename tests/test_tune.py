@@ -117,14 +117,14 @@ def test_course_runs_match_only_the_same_setup():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--budget", "0"], "--budget must be a whole number >= 1, not 0"),
+    (["--budget", "0"], "--budget must be a positive integer, not 0"),
     (["--lr-range", "1:0.1"], "--lr-range: 1:0.1 is inverted"),
     (["--lr-range", "0:1"], "--lr-range: learning rates must be positive numbers, not 0:1"),
     (["--lr-range=-1e-3:1"], "--lr-range: learning rates must be positive"),
     (["--lr-range", "adam=1e-2:1e-4"], "--lr-range: adam=0.01:0.0001 is inverted"),
     (["--lr-range", "fast"], "--lr-range expects LO:HI"),
     (["--optimizers", "sgd,adamm"], "--optimizers 'adamm' is unknown"),
-    (["--final-seeds", "0"], "--final-seeds must be a whole number >= 1, not 0"),
+    (["--final-seeds", "0"], "--final-seeds must be a positive integer, not 0"),
     (["--course-runs", "nowhere"], "--course-runs nowhere: no such directory"),
 ])
 def test_bad_input_is_one_line_naming_the_flag(tmp_path, capsys, args, message):

@@ -4,20 +4,19 @@ The library side is paddle_mnist.runners.tune (the runs) and paddle_mnist.analys
 table); `paddle-mnist plot DIR` on a tune folder redraws them through ``plot_tune_folder``.
 """
 
-import os
 import warnings
 from dataclasses import asdict
 
 from paddle_mnist.analysis import FairnessWarning
 from paddle_mnist.api import tune
 from paddle_mnist.cli.common import (EXIT_OK, add_config_arguments, add_executor_arguments, add_lang_argument,
-                                     config_from_args,
-                                     stop_on_sigterm)
+                                     add_option_arguments, config_from_args, options_from_args, stop_on_sigterm)
 from paddle_mnist.cli.report import print_tune_report
-from paddle_mnist.runners.tune import DEFAULT_OPTIMIZERS
+from paddle_mnist.runners.tune import TuneOptions
 
 SET_BY_TUNE = ("optimizer", "lr")  # what tune chooses itself: no --optimizer / --lr flag
-NOT_SHARED = SET_BY_TUNE + ("epochs", "seed", "data", "out", "resume")  # passed by name to tune()
+TUNES_OWN = ("epochs", "seed", "data")  # TrainConfig fields that are TuneOptions fields (their flags are tune's)
+NOT_SHARED = SET_BY_TUNE + TUNES_OWN + ("out", "resume")
 
 
 def run_tune(args):
@@ -29,11 +28,8 @@ def run_tune(args):
     stop_on_sigterm()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FairnessWarning)  # trials share their seed by construction
-        result = tune(args.optimizers, budget=args.budget, lr_range=args.lr_range, epochs=args.epochs,
-                      final_seeds=args.final_seeds, seed=args.seed, data=args.data,
-                      out=args.out, jobs=args.jobs, executor=args.executor, executor_options=ray,
-                      course_dirs=args.course_runs, plot=not args.no_plot, formats=args.format,
-                      progress=not args.quiet, lang=args.lang, **shared)
+        result = tune(**options_from_args(args, TuneOptions), executor=args.executor, executor_options=ray,
+                      plot=not args.no_plot, formats=args.format, progress=not args.quiet, lang=args.lang, **shared)
     print_tune_report(result)
     return EXIT_OK
 
@@ -49,22 +45,8 @@ def add_parser(subparsers):
                     "Writes OUT/tune.json, OUT/tune.md, expected_best and lr_sensitivity figures. A "
                     "diverged run counts as 10 %% accuracy. Rerunning the same command skips finished "
                     "runs. Exit codes: 0 done, 1 bad input (or runs that failed on Ray), 130 interrupted.")
-    add_config_arguments(p, skip=SET_BY_TUNE)
-    p.set_defaults(epochs=3)
-    p.add_argument("--optimizers", default=",".join(DEFAULT_OPTIMIZERS), metavar="A,B,...",
-                   help=f"optimizers to tune (default: {','.join(DEFAULT_OPTIMIZERS)})")
-    p.add_argument("--budget", type=int, default=8, metavar="K", help="learning rates tried per optimizer (default: 8)")
-    p.add_argument("--lr-range", default=None, metavar="LO:HI | NAME=LO:HI,...",
-                   help="log-uniform range of the trial lrs (default: 1e-5:10 for every optimizer); "
-                        "per optimizer e.g. adam=1e-5:1e-1,sgd=1e-3:10")
-    p.add_argument("--final-seeds", type=int, default=3, metavar="S",
-                   help="seeds the best lr of each optimizer is rerun with: --seed+1 ... --seed+S (default: 3)")
-    p.add_argument("--course-runs", action="append", default=[], metavar="DIR",
-                   help="also look here for runs at the course's lr 0.01 to put beside the tuned ones "
-                        "(e.g. a `compare` folder; repeatable)")
-    p.add_argument("--jobs", type=int, default=None,
-                   help="local worker processes, one thread each (default: the number of cores)")
-    p.add_argument("--out", default=os.path.join("work", "tune"), help="tune directory (default: work/tune)")
+    add_config_arguments(p, skip=SET_BY_TUNE + TUNES_OWN)
+    add_option_arguments(p, TuneOptions)  # after: its --epochs default (3) is not TrainConfig's
     p.add_argument("--no-plot", action="store_true", help="no figures (tune.json and tune.md only)")
     p.add_argument("--format", default="png", help="figure formats, comma-separated: png, svg, pdf")
     add_lang_argument(p)

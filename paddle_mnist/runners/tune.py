@@ -14,13 +14,18 @@ Layout of OUT: ``trials/`` (the sweep of all trials), ``final/`` (the seed rerun
 
 import math
 import os
+from dataclasses import dataclass
+from functools import partial
+from typing import Optional, Union
 
 import numpy as np
 
 from paddle_mnist.runners.compare import compare
+from paddle_mnist.core import checks
 from paddle_mnist.core.config import SEED_MAX, TrainConfig, config_id
-from paddle_mnist.core.errors import ConfigError, DataError, PaddleMnistError
+from paddle_mnist.core.errors import ConfigError, PaddleMnistError
 from paddle_mnist.core.optim import OPTIMIZERS, check_optimizer
+from paddle_mnist.core.options import Options, option
 from paddle_mnist.schemas.run import FINISHED, find_records
 from paddle_mnist.schemas.tune import CHANCE, COURSE_LR, FINAL, SCHEMA, TRIALS, write_tune
 
@@ -33,7 +38,7 @@ LR_DIGITS = 3  # trial lrs are rounded to 3 significant digits: readable run nam
 # settings
 
 
-def parse_range(text, option="--lr-range", name=""):
+def parse_range(text, option="lr_range", name=""):
     """"LO:HI" -> (lo, hi), both positive and LO < HI; `name`: the optimizer it is for, if any."""
     lo_text, sep, hi_text = str(text).partition(":")
     try:
@@ -42,21 +47,21 @@ def parse_range(text, option="--lr-range", name=""):
         sep = ""
     if not sep:
         what = f"{name}={text}" if name else repr(text)
-        raise ConfigError(f"{option} expects LO:HI with two numbers (e.g. 1e-5:10), not {what}")
+        raise ConfigError(f"{option} expects LO:HI with two numbers (e.g. 1e-5:10), not {what}", option=option)
     return check_range(lo, hi, option, name)
 
 
-def check_range(lo, hi, option="--lr-range", name=""):
+def check_range(lo, hi, option="lr_range", name=""):
     lo, hi = float(lo), float(hi)
     text = f"{name + '=' if name else ''}{lo:g}:{hi:g}"
     if not (math.isfinite(lo) and math.isfinite(hi) and lo > 0 and hi > 0):
-        raise ConfigError(f"{option}: learning rates must be positive numbers, not {text}")
+        raise ConfigError(f"{option}: learning rates must be positive numbers, not {text}", option=option)
     if lo >= hi:
-        raise ConfigError(f"{option}: {text} is inverted or empty (LO must be below HI)")
+        raise ConfigError(f"{option}: {text} is inverted or empty (LO must be below HI)", option=option)
     return lo, hi
 
 
-def lr_ranges(spec, optimizers, option="--lr-range"):
+def lr_ranges(spec, optimizers, option="lr_range"):
     """{optimizer: (lo, hi)} from None, "LO:HI", (lo, hi), "adam=LO:HI,..." or {"adam": "LO:HI"}.
 
     An entry without a name sets the range of every optimizer not named; the default range is the
@@ -68,7 +73,7 @@ def lr_ranges(spec, optimizers, option="--lr-range"):
         items = [x.strip().partition("=")[::2] if "=" in x else ("", x.strip())
                  for x in spec.split(",") if x.strip()]
         if not items:
-            raise ConfigError(f"{option} expects LO:HI or NAME=LO:HI,..., not {spec!r}")
+            raise ConfigError(f"{option} expects LO:HI or NAME=LO:HI,..., not {spec!r}", option=option)
     elif isinstance(spec, dict):
         items = list(spec.items())
     else:
@@ -82,29 +87,68 @@ def lr_ranges(spec, optimizers, option="--lr-range"):
         check_optimizer(name, option)
         if name not in optimizers:
             raise ConfigError(f"{option}: {name} is not one of the optimizers being tuned "
-                              f"({', '.join(optimizers)})")
+                              f"({', '.join(optimizers)})", option=option)
         if name in own:
-            raise ConfigError(f"{option}: {name} is given twice")
+            raise ConfigError(f"{option}: {name} is given twice", option=option)
         own[name] = pair
     return {name: own.get(name, default) for name in optimizers}
 
 
-def check_optimizers(optimizers, option="--optimizers"):
+def check_optimizers(name, optimizers):
+    """"sgd,adam" or a list -> the list of names (repeats dropped), each known to this Paddle."""
     if isinstance(optimizers, str):
         optimizers = [x.strip() for x in optimizers.split(",") if x.strip()]
     names = list(dict.fromkeys(optimizers))  # keep the order, drop repeats
     if not names:
-        raise ConfigError(f"{option} needs at least one optimizer, e.g. {option} sgd,adam "
-                          f"(choose from {', '.join(OPTIMIZERS)})")
-    for name in names:
-        check_optimizer(name, option)  # unknown, or missing from this Paddle
+        raise ConfigError(f"{name} needs at least one optimizer, e.g. sgd,adam (choose from {', '.join(OPTIMIZERS)})",
+                          option=name)
+    for one in names:
+        check_optimizer(one, name)  # unknown, or missing from this Paddle
     return names
 
 
-def check_count(value, option):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{option} must be a whole number >= 1, not {value!r}")
-    return value
+def _directories(name, folders):
+    for folder in folders:
+        if not os.path.isdir(folder):
+            raise ConfigError(f"{name} {folder}: no such directory", option=name)
+    return tuple(folders)
+
+
+@dataclass(frozen=True)
+class TuneOptions(Options):
+    """Tune's own options (the TrainConfig fields every run shares come beside them); those marked
+    echo go into tune.json's settings as they are."""
+
+    optimizers: Union[str, tuple] = option(DEFAULT_OPTIMIZERS, f"optimizers to tune (default: "
+                                           f"{','.join(DEFAULT_OPTIMIZERS)})", metavar="A,B,...",
+                                           check=check_optimizers, echo=True)
+    budget: int = option(8, "learning rates tried per optimizer (default: 8)", metavar="K",
+                         check=partial(checks.whole, low=1), echo=True)
+    lr_range: Optional[str] = option(None, "log-uniform range of the trial lrs (default: 1e-5:10 for every "
+                                     "optimizer); per optimizer e.g. adam=1e-5:1e-1,sgd=1e-3:10",
+                                     metavar="LO:HI | NAME=LO:HI,...")  # checked with the optimizers
+    epochs: int = option(3, "passes over the training split in every run (default: 3)",
+                         check=partial(checks.whole, low=1), echo=True)
+    final_seeds: int = option(3, "seeds the best lr of each optimizer is rerun with: --seed+1 ... --seed+S "
+                              "(default: 3)", metavar="S", check=partial(checks.whole, low=1))
+    seed: int = option(0, "seed of the trials (their lrs, weights and batches; default: 0)", echo=True)
+    data: Optional[str] = option(None, "course JSON(.gz) file, IDX directory, or 'synthetic' (default: "
+                                 "work/mnist.json.gz, then Paddle's cache)", echo=True)
+    course_dirs: tuple = option((), "also look here for runs at the course's lr 0.01 to put beside the tuned "
+                                "ones (e.g. a `compare` folder; repeatable)", flag="--course-runs", metavar="DIR",
+                                repeat=True, check=_directories)
+    jobs: Optional[int] = option(None, "local worker processes, one thread each (default: the number of cores)")
+    out: Optional[str] = option(None, "tune directory (default: work/tune)")
+    executor: str = option("local", "where runs train (flags shared with compare)", flag=False, echo=True)
+    executor_options: Optional[dict] = option(None, "ray_address, cpus_per_run, ... as compare takes them",
+                                              flag=False, check=checks.mapping)
+
+    def check_together(self):
+        try:  # seed 0 ... SEED_MAX, and so must be the reruns' seed+1 ... seed+final_seeds
+            checks.seed("seed", self.seed, high=SEED_MAX - self.final_seeds)
+        except ConfigError as e:
+            raise ConfigError(f"{e} (the reruns use the next final_seeds seeds)", option="seed") from None
+        lr_ranges(self.lr_range, self.optimizers)
 
 
 def sample_lrs(ranges, budget, seed):
@@ -277,23 +321,6 @@ def _add_finals(result, trial_records, final_records, course_dirs):
     result["table"] = table_rows(result["optimizers"], finals, course)
 
 
-def check_tune_arguments(optimizers, budget, lr_range, final_seeds, seed, shared_fields, course_dirs):
-    """Every bad argument refused before anything runs, naming its flag; returns (names, ranges)."""
-    names = check_optimizers(optimizers)
-    check_count(budget, "--budget")
-    check_count(final_seeds, "--final-seeds")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX - final_seeds:
-        raise ConfigError(f"--seed must be a whole number from 0 to {SEED_MAX - final_seeds} "
-                          f"(the reruns use the next --final-seeds seeds), not {seed!r}")
-    for directory in course_dirs or ():
-        if not os.path.isdir(directory):
-            raise DataError(f"--course-runs {directory}: no such directory")
-    chosen_here = sorted({"optimizer", "lr"} & set(shared_fields))
-    if chosen_here:
-        raise ConfigError(f"tune chooses {' and '.join(chosen_here)} itself: use --optimizers and --lr-range")
-    return names, lr_ranges(lr_range, names)
-
-
 def tune(optimizers=DEFAULT_OPTIMIZERS, *, budget=8, lr_range=None, epochs=3, final_seeds=3, seed=0,
          data=None, out=None, jobs=None, executor="local", executor_options=None, course_dirs=(),
          progress=True, **shared_fields):
@@ -309,21 +336,25 @@ def tune(optimizers=DEFAULT_OPTIMIZERS, *, budget=8, lr_range=None, epochs=3, fi
     Returns ``{"tune": the content of OUT/tune.json, "files": [its path], "out": OUT, "skipped":
     finished runs not run again}``; ``paddle_mnist.tune`` also draws.
     """
-    names, ranges = check_tune_arguments(optimizers, budget, lr_range, final_seeds, seed, shared_fields,
-                                         course_dirs)
-    trial_lrs = sample_lrs(ranges, budget, seed)
-    out = out or os.path.join("work", "tune")
-    sweep = dict(epochs=epochs, data=data, jobs=jobs, progress=progress, executor=executor,
-                 **(executor_options or {}), **shared_fields)
-    final_seed_list = list(range(seed + 1, seed + 1 + final_seeds))
-    settings = {"optimizers": names, "budget": budget, "lr_ranges": {n: list(r) for n, r in ranges.items()},
-                "epochs": epochs, "seed": seed, "final_seeds": final_seed_list, "data": data,
-                "data_sha256": None, "executor": executor, "shared": shared_fields,
+    o = TuneOptions(optimizers=optimizers, budget=budget, lr_range=lr_range, epochs=epochs, final_seeds=final_seeds,
+                    seed=seed, data=data, course_dirs=course_dirs, jobs=jobs, out=out, executor=executor,
+                    executor_options=executor_options)
+    chosen_here = sorted({"optimizer", "lr"} & set(shared_fields))
+    if chosen_here:
+        raise ConfigError(f"tune chooses {' and '.join(chosen_here)} itself: use --optimizers and --lr-range")
+    ranges = lr_ranges(o.lr_range, o.optimizers)
+    trial_lrs = sample_lrs(ranges, o.budget, o.seed)
+    out = o.out or os.path.join("work", "tune")
+    sweep = dict(epochs=o.epochs, data=o.data, jobs=o.jobs, progress=progress, executor=o.executor,
+                 **o.executor_options, **shared_fields)
+    final_seed_list = list(range(o.seed + 1, o.seed + 1 + o.final_seeds))
+    settings = {**o.echo(), "lr_ranges": {n: list(r) for n, r in ranges.items()}, "final_seeds": final_seed_list,
+                "data_sha256": None, "shared": shared_fields,
                 "measure": f"final-epoch validation accuracy; a diverged run counts as {CHANCE:.0%}",
                 "final_measure": "eval accuracy with the best checkpoint", "course_lr": COURSE_LR}
 
     trial_records, skipped = _sweep([{"optimizer": [n], "lr": lrs} for n, lrs in trial_lrs.items()],
-                                    os.path.join(out, TRIALS), dict(sweep, seed=seed), "trial")
+                                    os.path.join(out, TRIALS), dict(sweep, seed=o.seed), "trial")
     settings["data_sha256"] = trial_records[0]["data"].get("sha256")
     result = {"schema": SCHEMA, "settings": settings,
               "optimizers": _trials_part(trial_lrs, trial_records), "table": []}
@@ -332,6 +363,6 @@ def tune(optimizers=DEFAULT_OPTIMIZERS, *, budget=8, lr_range=None, epochs=3, fi
     grids = [{"optimizer": [n], "lr": [e["chosen_lr"]], "seed": final_seed_list}
              for n, e in result["optimizers"].items()]
     final_records, skipped_final = _sweep(grids, os.path.join(out, FINAL), sweep, "final")
-    _add_finals(result, trial_records, final_records, course_dirs)
+    _add_finals(result, trial_records, final_records, o.course_dirs)
     path = write_tune(out, result)
     return {"tune": result, "files": [path], "out": out, "skipped": skipped + skipped_final}
