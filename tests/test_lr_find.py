@@ -145,7 +145,7 @@ def run_main(capsys, *args):
     (["--batch-size", "1000000000"], "--batch-size 1000000000 is larger than the training split (1000 images)"),
     (["--seed", "-1"], "--seed must be an integer from 0 to 4294967295, not -1"),
     (["--seed", str(2**40)], f"--seed must be at most 4294967295, not {2**40}"),
-    (["--opt", "momentum=nan", "--optimizer", "momentum"], "momentum must be a number, got 'nan'"),
+    (["--opt", "momentum=nan", "--optimizer", "momentum"], "momentum must be a number, not 'nan'"),
 ])
 def test_cli_bad_numbers_are_one_line_and_leave_nothing(tmp_path, capsys, args, message):
     out = tmp_path / "new" / "lf"

@@ -441,7 +441,7 @@ def test_unknown_schedule_option_lists_valid_ones():
     ("exponential", {"gamma": 0}, "gamma"),
     ("onecycle", {"anneal_strategy": "sine"}, "onecycle"),
     ("plateau", {"factor": 2.0}, "plateau"),
-    ("plateau", {"patience": 1.5}, "whole number"),
+    ("plateau", {"patience": 1.5}, "patience must be an integer"),
     ("constant", {"warmup_start_lr": 0.5}, "constant"),  # a warmup must rise
 ])
 def test_bad_schedule_values_are_config_errors(name, kwargs, match):

@@ -7,12 +7,12 @@ knows when each schedule must be stepped.
 
 import ast
 import inspect
-import math
 from dataclasses import dataclass
 
 import paddle
 from paddle.optimizer import lr as lr_sched
 
+from paddle_mnist.core import checks
 from paddle_mnist.core.errors import ConfigError
 
 # --------------------------------------------------------------------------------------------------
@@ -90,24 +90,18 @@ def optimizer_keywords(name):
 
 
 def check_value(what, key, value, default):
-    """Type-check one override against its default (values from the CLI arrive as Python literals)."""
+    """Type-check one override against its default (values from the CLI arrive as Python literals):
+    a bool for a bool, a whole number for an int, a finite number for a float (core/checks.py)."""
+    name = f"{what}: {key}"
     if isinstance(default, bool):
         if not isinstance(value, bool):
-            raise ConfigError(f"{what}: {key} must be True or False, got {value!r}")
+            raise ConfigError(f"{name} must be True or False, not {value!r}")
         return value
-    if isinstance(default, (int, float)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ConfigError(f"{what}: {key} must be a number, got {value!r}")
-        if isinstance(default, int) and not float(value).is_integer():
-            raise ConfigError(f"{what}: {key} must be a whole number, got {value!r}")
-        return float(value) if isinstance(default, float) else int(value)
+    if isinstance(default, int):
+        return checks.whole(name, value)
+    if isinstance(default, float):
+        return float(checks.number(name, value))
     return value
-
-
-def check_positive(option, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{option} must be a positive number, got {value!r}")
-    return float(value)
 
 
 def _reference_lr(learning_rate):
@@ -134,7 +128,7 @@ def _param_groups(parameters, lr_groups, base_lr):
     if not base_lr or base_lr <= 0:
         raise ConfigError(f"lr_groups need a positive base learning rate, got {base_lr!r}")
     for prefix, lr in lr_groups.items():
-        check_positive(f"learning rate of lr group {prefix!r}", lr)
+        checks.positive(f"learning rate of lr group {prefix!r}", lr)
     groups = {}  # multiplier -> params, in model order
     used = set()
     for pname, param in parameters.named_parameters():
@@ -179,16 +173,15 @@ def build_optimizer(name, parameters, learning_rate, *, weight_decay=None, grad_
         kwargs[key] = check_value(f"optimizer {name!r}", key, value, default)
 
     if not isinstance(learning_rate, lr_sched.LRScheduler):
-        learning_rate = check_positive("learning rate", learning_rate)
+        learning_rate = float(checks.positive("learning rate", learning_rate))
     if weight_decay is not None:
-        if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0:
-            raise ConfigError(f"weight decay must be a number >= 0, got {weight_decay!r}")
+        checks.number("weight decay", weight_decay, low=0)
         if cls is paddle.optimizer.AdamW:
             kwargs["weight_decay"] = float(weight_decay)
         else:  # 0 means no regularizer at all, rather than an L2Decay(0.0) that costs an op per step
             kwargs["weight_decay"] = float(weight_decay) if weight_decay > 0 else None
     if grad_clip is not None and not isinstance(grad_clip, paddle.nn.clip.GradientClipBase):
-        grad_clip = paddle.nn.ClipGradByGlobalNorm(check_positive("gradient clip norm", grad_clip))
+        grad_clip = paddle.nn.ClipGradByGlobalNorm(float(checks.positive("gradient clip norm", grad_clip)))
 
     # Paddle stores a group's lr multiplier and regularizer on the parameter itself, so we always
     # pass groups: a second optimizer on the same model then never inherits the first one's settings.

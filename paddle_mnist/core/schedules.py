@@ -22,13 +22,13 @@ from typing import Callable
 from paddle.optimizer import lr as lr_sched
 
 from paddle_mnist.core.errors import ConfigError
-from paddle_mnist.core.optim import check_positive, check_value
+from paddle_mnist.core import checks
+from paddle_mnist.core.optim import check_value
 
 
 def _steps(value, steps_per_epoch, key):
     """An epoch-valued option in batches (at least 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError(f"schedule option {key} must be a positive number of epochs, got {value!r}")
+    checks.positive(f"schedule option {key} (epochs)", value)
     return max(1, math.floor(value * steps_per_epoch + 0.5))
 
 
@@ -74,7 +74,7 @@ SCHEDULE_SPECS = {
         "ExponentialDecay", False, "gamma=0.9 per epoch, spread over its batches",
         lambda lr, epochs: {"gamma": 0.9},
         lambda lr, o, spe, steps: lr_sched.ExponentialDecay(
-            lr, check_positive("schedule option gamma", o["gamma"]) ** (1.0 / spe))),
+            lr, checks.positive("schedule option gamma", o["gamma"]) ** (1.0 / spe))),
     "cosine": ScheduleSpec(
         "CosineAnnealingDecay", False, "eta_min=0, reached at the end of the run",
         lambda lr, epochs: {"eta_min": 0.0},
@@ -109,14 +109,14 @@ class _WarmupThenPlateau(lr_sched.LinearWarmup):
 
 
 def _check_counts(epochs, steps_per_epoch, warmup_steps):
-    for key, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{key} must be a positive integer, got {value!r}")
-    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-        raise ConfigError(f"warmup steps must be an integer >= 0, got {warmup_steps!r}")
+    """(epochs, steps_per_epoch, warmup_steps) as whole numbers, the warm-up shorter than the run."""
+    epochs = checks.whole("epochs", epochs, low=1)
+    steps_per_epoch = checks.whole("steps_per_epoch", steps_per_epoch, low=1)
+    warmup_steps = checks.whole("warmup_steps", warmup_steps, low=0)
     if warmup_steps >= epochs * steps_per_epoch:
         raise ConfigError(f"warmup steps ({warmup_steps}) must be fewer than the run's "
                           f"{epochs * steps_per_epoch} steps")
+    return epochs, steps_per_epoch, warmup_steps
 
 
 def build_schedule(name, learning_rate, *, epochs, steps_per_epoch, warmup_steps=0, **kwargs):
@@ -129,8 +129,8 @@ def build_schedule(name, learning_rate, *, epochs, steps_per_epoch, warmup_steps
     if name not in SCHEDULE_SPECS:
         raise ConfigError(f"unknown schedule {name!r}; choose one of: {', '.join(SCHEDULES)}")
     spec = SCHEDULE_SPECS[name]
-    learning_rate = check_positive("learning rate", learning_rate)
-    _check_counts(epochs, steps_per_epoch, warmup_steps)
+    learning_rate = float(checks.positive("learning rate", learning_rate))
+    epochs, steps_per_epoch, warmup_steps = _check_counts(epochs, steps_per_epoch, warmup_steps)
     warmup_start_lr = kwargs.pop("warmup_start_lr", 0.0)
     options = spec.defaults(learning_rate, epochs)
     for key, value in kwargs.items():
