@@ -226,11 +226,11 @@ def hessian_sweep(sweep_dir, *, images=None, top=3, bottom=3, probes=50, weights
     settings is reused); writes each run's hessian.json and SWEEP_DIR/hessian.json (the table).
     Returns {"table", "rows", "skipped", "by_name", "measured": {run_dir: result measured now},
     "files"}."""
+    o = HessianOptions(images=images, weights=weights, data=data, top=top, bottom=bottom, probes=probes,
+                       method=method, seed=seed, workers=workers)
     dirs = run_dirs(sweep_dir)
     if not dirs:
         raise DataError(f"{sweep_dir}: no runs (neither a run folder nor a sweep with run records)")
-    o = HessianOptions(images=images, weights=weights, data=data, top=top, bottom=bottom, probes=probes,
-                       method=method, seed=seed, workers=workers)
     check_writable(sweep_dir)
     o = replace(o, images=subset_size(load_record(dirs[0]), o.images))  # the runs of a sweep share their data
     settings = dict(images=o.images, hvp=VERSION, **o.echo())
