@@ -101,8 +101,8 @@ def tune(optimizers=tune_runner.DEFAULT_OPTIMIZERS, *, plot=True, formats=("png"
          **options):
     """Tune every optimizer with the same budget, rerun each one's best lr over seeds, then draw.
 
-    ``options``: as ``runners.tune.tune`` takes them (budget, lr_range, epochs, final_seeds, seed,
-    data, out, jobs, executor, executor_options, course_dirs, progress, and TrainConfig fields).
+    ``options``: the fields of ``runners.tune.TuneOptions`` (budget, lr_range, epochs, final_seeds, seed,
+    data, out, jobs, executor, executor_options, course_dirs), progress, and TrainConfig fields.
     Returns ``{"tune": the content of OUT/tune.json, "figures": {name: Figure}, "table": markdown,
     "skipped_figures": {name: why}, "files": [paths], "out": OUT, "skipped": finished runs not run
     again}``.
@@ -119,8 +119,8 @@ def paths(surface="ravine", optimizers=paths_runner.DEFAULT_OPTIMIZERS, *, anima
           formats=("png",), show=False, lang=None, **options):
     """Optimizer paths on one surface or several (``surface="all"``), and their figures.
 
-    ``options``: steps, start, lr ("auto" or a number), lr_rule ("path" or "final"), opt
-    ({"momentum": 0.5}), noise, seed, progress, as ``runners.paths.paths`` takes them. Returns
+    ``options``: the fields of ``runners.paths.PathsOptions`` (steps, start, lr "auto" or a number,
+    lr_rule "path" or "final", opt {"momentum": 0.5}, noise, seed) and progress. Returns
     ``{"runs": {surface: run}, "figures": {surface: Figure}, "files": [...]}``; with ``out``, writes
     OUT/paths_<surface>.json, its figure (and with ``animate`` a GIF); without it, nothing is written.
     """
@@ -142,7 +142,8 @@ def paths(surface="ravine", optimizers=paths_runner.DEFAULT_OPTIMIZERS, *, anima
 def hessian(run_dir, *, weights="best", formats=("png",), write=True, lang=None, **options):
     """Curvature of one trained run: eigenvalues at both ends, trace, verdict (``runners.hessian``).
 
-    ``options``: images, top, bottom, probes, data, method, seed, progress, workers. Writes
+    ``options``: the fields of ``runners.hessian.HessianOptions`` (images, top, bottom, probes, data,
+    method, seed, workers) and progress. Writes
     RUN_DIR/hessian.json (hessian-last/-init for other weights) and its figure; returns the result.
     """
     formats = parse_formats(formats)
@@ -171,8 +172,8 @@ def hessian_sweep(sweep_dir, *, weights="best", formats=("png",), lang=None, **o
 def landscape(run_dir, kind="random", *, weights="best", formats=("png",), write=True, lang=None, **options):
     """A slice through the loss landscape of a trained run (``runners.landscape``), and its figure.
 
-    ``options``: span, images, seed, data, progress. Writes RUN_DIR/landscape-KIND.json and its
-    figure; returns the result.
+    ``options``: the fields of ``runners.landscape.LandscapeOptions`` (span, images, seed, data) and
+    progress. Writes RUN_DIR/landscape-KIND.json and its figure; returns the result.
     """
     formats = parse_formats(formats)
     lang = check_lang(lang, option="lang")
@@ -184,8 +185,9 @@ def landscape(run_dir, kind="random", *, weights="best", formats=("png",), write
 
 
 def lr_find(optimizer="sgd", data=None, *, out=None, lang=None, **options):
-    """The learning-rate range test (``runners.lr_find``; its options), then with ``out`` its figure:
-    OUT/lr_find.json and OUT/lr_find.png. Returns the result (``files``: {"json", "png"})."""
+    """The learning-rate range test (``runners.lr_find``; ``options``: the fields of its ``LrFindOptions``
+    and progress), then with ``out`` its figure: OUT/lr_find.json and OUT/lr_find.png. Returns the
+    result (``files``: {"json", "png"})."""
     lang = check_lang(lang, option="lang")
     result = lr_find_runner.lr_find(optimizer, data, out=out, **options)
     if out:
