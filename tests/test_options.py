@@ -91,3 +91,11 @@ def test_a_bad_value_names_the_argument_in_python_and_the_flag_on_the_command_li
     err = capsys.readouterr().err
     assert err == f"paddle-mnist: error: {flag}{str(e.value)[len(argument):]}\n"
     assert not out.exists() and sorted(p.name for p in run_folder.iterdir()) == ["record.json"]
+
+
+def test_none_for_keyword_overrides_means_none():
+    """lr_find(opt_args=None), paths(opt=None), tune(executor_options=None): an empty mapping, checked."""
+    assert LrFindOptions(opt_args=None).opt_args == PathsOptions(opt=None).opt == {}
+    assert TuneOptions(executor_options=None).executor_options == {}
+    with pytest.raises(ConfigError, match="^opt_args must be a mapping of key=value"):
+        LrFindOptions(opt_args=["momentum=0.5"])

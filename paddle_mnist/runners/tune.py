@@ -140,8 +140,8 @@ class TuneOptions(Options):
     jobs: Optional[int] = option(None, "local worker processes, one thread each (default: the number of cores)")
     out: Optional[str] = option(None, "tune directory (default: work/tune)")
     executor: str = option("local", "where runs train (flags shared with compare)", flag=False, echo=True)
-    executor_options: Optional[dict] = option(None, "ray_address, cpus_per_run, ... as compare takes them",
-                                              flag=False, check=checks.mapping)
+    executor_options: dict = option({}, "ray_address, cpus_per_run, ... as compare takes them (None: none)",
+                                    flag=False, check=checks.mapping)
 
     def check_together(self):
         try:  # seed 0 ... SEED_MAX, and so must be the reruns' seed+1 ... seed+final_seeds
