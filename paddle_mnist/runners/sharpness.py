@@ -17,8 +17,8 @@ exactly the images it trains on; default M = ``DEFAULT_IMAGES``, or every traini
   θ), or after ``LANCZOS_STEPS`` products (``COLD_STEPS`` from a random start). Each point records
   its ``products`` and that relative ``residual``. A warm start usually stops after a few products:
   this is what keeps the measuring cheap. The products H·v are ``hvp.HessianOperator``'s on all M
-  images at once (double backward for linear and mlp; for the CNN finite differences with its
-  ReLU/max-pool pattern held).
+  images at once (double backward for linear and mlp; for the CNN one-sided finite differences with
+  its ReLU/max-pool pattern held, reusing the gradient the point measures anyway).
 * ``preconditioned`` (Adam and AdamW only, else null): the largest eigenvalue of P⁻¹H, where
   P = diag((1 − β1ᵗ)(√v̂ + ε)) is the matrix of the step Adam just took, w ← w − lr·P⁻¹m (m its
   first moment, v̂ = v/(1 − β2ᵗ) from the optimizer's own state). That step is heavy-ball momentum on
@@ -147,7 +147,7 @@ class SharpnessLog:
         self.series = record["sharpness"] = {
             "every": self.every, "images": images, "subset": SUBSET_RULE,
             "tolerance": TOLERANCE, "lanczos_steps": LANCZOS_STEPS, "cold_steps": COLD_STEPS,
-            "method": old.get("method"), "stability": {"of": self.of, "rule": rule},
+            "method": old.get("method"), "difference": "forward", "stability": {"of": self.of, "rule": rule},
             "preconditioner": ("diag((1-beta1^t)(sqrt(v_hat)+eps)) of the step just taken"
                                if config.optimizer in PRECONDITIONED else None),
             "seconds": old.get("seconds", 0.0),
@@ -180,9 +180,10 @@ class SharpnessLog:
                  "loss": None, "lr": lr, "threshold": self.threshold(lr) if self.threshold else None,
                  "products": 0, "residual": None}
         if np.all(np.isfinite(get_flat(self.params))):
-            # all images in one chunk: one pass per product, and the exact method keeps its graph
+            # all images in one chunk: one pass per product, and the exact method keeps its graph;
+            # finite differences (the CNN) one-sided: one gradient per product
             with HessianOperator(self.run.model, self.images, self.labels, self.loss, self.method,
-                                 chunk=len(self.labels)) as op:
+                                 chunk=len(self.labels), difference="forward") as op:
                 self.method = self.series["method"] = op.method
                 point.update(self._values(op))
         self.run.model.train()  # the operator put the network in eval mode
@@ -192,7 +193,7 @@ class SharpnessLog:
     def _values(self, op):
         """λmax, the preconditioned value, the gradient norm and the loss at the operator's weights."""
         rng = np.random.default_rng(START_SEED)
-        loss, grad = op.loss_and_gradient()
+        loss, grad = op.at_base()
         values = {"loss": _finite(loss), "grad_norm": _finite(np.linalg.norm(grad))}
         top, self.vector, products, residual = lanczos_top(op, *_start(self.vector, rng, op.dim))
         values.update(lambda_max=_finite(top), products=products, residual=_finite(residual))

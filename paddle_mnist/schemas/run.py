@@ -24,7 +24,8 @@ Layout of ``record.json`` (schema ``paddle_mnist.run/1``)::
     divergence    null, or {step, reason}
     timing        {wall_seconds, train_seconds, images_per_second}
     sharpness     only with --sharpness-every N (runners/sharpness.py): {every, images, subset,
-                  tolerance, lanczos_steps, cold_steps, method, stability {of, rule}, preconditioner,
+                  tolerance, lanczos_steps, cold_steps, method, difference (of finite differences),
+                  stability {of, rule}, preconditioner,
                   seconds, points: [{step, lambda_max, preconditioned, grad_norm, loss, lr, threshold,
                   products, residual}, ...]}
     trajectory    only with --trajectory EVERY (core/trajectory_log.py): {file ("trajectory.npz" in the
