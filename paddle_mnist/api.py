@@ -11,6 +11,7 @@ command line (``paddle_mnist.cli``) that calls these functions, are the two put 
 
 import os
 
+from paddle_mnist.analysis.digits import figure_seen
 from paddle_mnist.analysis.hessian import figure_eigenvalues, figure_landscape, figure_sharpness_by_lr
 from paddle_mnist.analysis.lr_find import figure_lr_find, save_lr_find
 from paddle_mnist.analysis.paths import figure_paths, save_animation
@@ -24,6 +25,8 @@ from paddle_mnist.analysis.tune import draw as draw_tune, save as save_tune
 from paddle_mnist.core.config import TrainConfig
 from paddle_mnist.core.data import MnistDataset, load_data, load_dataset
 from paddle_mnist.core.errors import ConfigError
+from paddle_mnist.core.files import ensure_writable_dir
+from paddle_mnist.core.images import load_gray, load_image
 from paddle_mnist.core.model import MNIST, build_model
 from paddle_mnist.core.optim import build_optimizer
 from paddle_mnist.live import LiveView
@@ -34,7 +37,8 @@ from paddle_mnist.runners import lr_find as lr_find_runner
 from paddle_mnist.runners import paths as paths_runner
 from paddle_mnist.runners import trajectory as trajectory_runner
 from paddle_mnist.runners import tune as tune_runner
-from paddle_mnist.runners.predict import export, predict
+from paddle_mnist.runners import predict as predict_runner
+from paddle_mnist.runners.predict import export
 from paddle_mnist.runners import train as train_runner
 from paddle_mnist.schemas.hessian import SWEEP_FILE
 from paddle_mnist.schemas.hessian import result_name as hessian_name
@@ -195,15 +199,46 @@ def lr_find(optimizer="sgd", data=None, *, out=None, lang=None, **options):
     return result
 
 
-def trajectory(path, *, plane="pca", animate=False, formats=("png",), show=False, **options):
+def trajectory(path, *, plane="pca", animate=False, formats=("png",), show=False, lang=None, **options):
     """The runs of a sweep (trained with ``trajectory=EVERY``) on one plane of the loss surface
     (``runners.trajectory``: ``plane`` "pca" or "ends:RUN_A,RUN_B"; ``options``: runs, span, grid,
     images, data, progress). Writes PATH/trajectory.json, trajectory.png (and with ``animate``
-    trajectory.gif); returns the result with its ``figure`` and ``files``."""
+    trajectory.gif, in ``lang``); returns the result with its ``figure`` and ``files``."""
     formats = parse_formats(formats)
+    lang = check_lang(lang, option="lang")
     result = trajectory_runner.trajectory(path, plane=plane, **options)
-    result["figure"] = fig = figure_trajectory(result, show=show)
+    result["figure"] = fig = figure_trajectory(result, show=show, lang=lang)
     result["files"] = save_figure(fig, path, "trajectory", formats) + result["files"]
     if animate:
-        result["files"].append(save_trajectory_animation(result, os.path.join(path, "trajectory.gif")))
+        gif = save_trajectory_animation(result, os.path.join(path, "trajectory.gif"), lang=lang)
+        result["files"].append(gif)
     return result
+
+
+def predict(checkpoint, images, model=None, preprocess="mnist", *, show=None, lang=None):
+    """Predict digits (``runners.predict.predict``: a list of {file, digit, prob, probs}). With
+    ``show=DIR``, also DIR/NAME.png per image (NAME: its file's stem): the image, the 28×28 input the
+    network saw and its guesses (``analysis.digits.figure_seen``, in ``lang``); each result then
+    names that file under ``seen``."""
+    images = predict_runner.as_image_list(images)
+    if show is not None:  # both checked before any work
+        lang = check_lang(lang, option="lang")
+        ensure_writable_dir(show, "show")
+    results = predict_runner.predict(checkpoint, images, model, preprocess)
+    for image, result, name in zip(images, results, seen_names(images) if show is not None else []):
+        fig = figure_seen(load_image(image, preprocess), result, original=load_gray(image), preprocess=preprocess,
+                          lang=lang)
+        (result["seen"],) = save_figure(fig, show, name)
+    return results
+
+
+def seen_names(images):
+    """One figure name per image: its file's stem (image<i> for a picture given as an object), made
+    unique when two share a stem."""
+    names, used = [], set()
+    for i, image in enumerate(images):
+        stem = os.path.splitext(os.path.basename(image))[0] if isinstance(image, (str, os.PathLike)) else f"image{i}"
+        name = stem if stem not in used else f"{stem}-{i}"
+        used.add(name)
+        names.append(name)
+    return names

@@ -1,5 +1,6 @@
 """What every figure shares: each optimizer's own look (colour and marker), figures in Chinese."""
 
+import functools
 import inspect
 import itertools
 import os
@@ -7,14 +8,17 @@ import re
 import sys
 import warnings
 
+import numpy as np
 import pytest
 from matplotlib.colors import to_rgb
 from matplotlib.text import Text
 
-from paddle_mnist.analysis import curves, hessian, lang, lr_find, paths, sensitivity, sharpness, target, tune
+from paddle_mnist.analysis import (curves, hessian, lang, lr_find, paths, sensitivity, sharpness, target, trajectory,
+                                   tune)
+from paddle_mnist.analysis.digits import figure_seen
 from paddle_mnist.analysis.lang import ENV, PHRASES, check_lang, chinese_font
 from paddle_mnist.analysis.report import plot
-from paddle_mnist.analysis.style import OPTIMIZER_STYLES, dodge, optimizer_styles
+from paddle_mnist.analysis.style import OPTIMIZER_STYLES, dodge, optimizer_styles, save_figure
 from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.core.numbers import value_text, with_error
 from paddle_mnist.core.optim import OPTIMIZERS
@@ -51,7 +55,8 @@ FIGURE_FUNCTIONS = [curves.figure_loss_by_optimizer, curves.figure_loss_by_lr, c
                     sensitivity.figure_lr_sensitivity, sensitivity.figure_epochs, tune.figure_expected_best,
                     tune.figure_tune_sensitivity, hessian.figure_eigenvalues, hessian.figure_sharpness_by_lr,
                     hessian.figure_landscape, hessian.figure_slices, paths.figure_paths, paths.save_animation,
-                    lr_find.figure_lr_find, sharpness.figure_sharpness, target.figure_time_to_target]
+                    lr_find.figure_lr_find, sharpness.figure_sharpness, target.figure_time_to_target,
+                    trajectory.figure_trajectory, trajectory.save_animation, figure_seen]
 
 
 def chinese_font_or_skip():
@@ -171,3 +176,94 @@ def test_no_chinese_font_is_one_clear_line(monkeypatch):
             curves.figure_loss_by_lr(sweep_records(), lang="zh")
     finally:
         lang.chinese_font.cache_clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# the trajectory figure, its GIF and what the network saw, in Chinese
+
+def _bowl(a, b):
+    return 0.05 + 0.3 * (a - 2) ** 2 + 0.5 * (b - 1) ** 2
+
+
+def trajectory_result(plane):
+    """A trajectory.json's content (schemas/trajectory.py), made up: two paths on a bowl."""
+    alphas, betas = np.linspace(-1.0, 3.0, 9), np.linspace(-1.0, 2.0, 7)
+    runs = []
+    for name, end in (("sgd-lr0.01-s0", (1.0, 0.3)), ("adam-lr0.01-s0", (2.0, 1.0))):
+        points = np.linspace(0, 1, 7)[:, None] * np.array(end)
+        loss = [_bowl(a, b) for a, b in points]
+        runs.append({"name": name, "optimizer": name.split("-")[0], "lr": 0.01, "steps": list(range(0, 14, 2)),
+                     "epoch_ends": [3, 6], "points": points.tolist(), "own_loss": [v * 1.1 for v in loss],
+                     "plane_loss": loss, "off_plane": [0.0] + [0.2] * 6})
+    return {"plane": plane, "ends": [r["name"] for r in runs] if plane == "ends" else None,
+            "explained_variance": [0.856, 0.101] if plane == "pca" else None,
+            "origin": {"loss": _bowl(0, 0), "accuracy": 0.1}, "model": "MNIST", "images": 300, "runs": runs,
+            "grid": {"alphas": alphas.tolist(), "betas": betas.tolist(),
+                     "loss": [[_bowl(a, b) for a in alphas] for b in betas]}}
+
+
+def drawn_without_missing_glyphs(draw):
+    """What `draw()` returns, and every warning it gave about a glyph missing from the font."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = draw()
+    return result, [str(w.message) for w in caught if "missing from font" in str(w.message) or "Glyph" in str(w.message)]
+
+
+@pytest.mark.parametrize("plane", ["pca", "ends"])
+def test_trajectory_figure_in_chinese(tmp_path, plane):
+    font = chinese_font_or_skip()
+    r = trajectory_result(plane)
+    zh = functools.partial(lang.phrase, lang="zh")
+    fig, missing = drawn_without_missing_glyphs(lambda: trajectory.figure_trajectory(r, lang="zh"))
+    _, missing_saved = drawn_without_missing_glyphs(lambda: save_figure(fig, tmp_path, "trajectory"))
+    assert not missing + missing_saved
+    left, right = fig.axes[:2]
+    plane_name = zh("traj_pca_plane") if plane == "pca" else zh("traj_ends_plane", a=r["ends"][0], b=r["ends"][1])
+    assert fig.get_suptitle() == zh("traj_title", runs=zh("traj_runs", n=2), model="MNIST", plane=plane_name,
+                                    images=300)
+    if plane == "pca":
+        assert left.get_xlabel() == "主成分 1（占方差的 85.6%）"
+    else:
+        assert left.get_xlabel() == zh("traj_direction_1", a="sgd-lr0.01-s0")
+    assert right.get_ylabel() == zh("traj_own_loss") and right.get_title().startswith("平面能反映多少")
+    assert fig.axes[2].get_ylabel() == "训练损失（对数坐标）"  # the colour bar
+    shown = {t.get_text() for t in texts(fig)}
+    assert {zh("traj_start"), zh("traj_epoch_end"), "起点\n损失 1.75"} <= shown
+    for t in texts(fig):
+        assert t.get_fontfamily()[0] == font, t.get_text()
+    english = trajectory.figure_trajectory(r, lang="en")
+    assert english.get_suptitle().startswith("2 runs from one start on the loss surface of the MNIST")
+
+
+def test_trajectory_gif_in_chinese(tmp_path):
+    chinese_font_or_skip()
+    gif, missing = drawn_without_missing_glyphs(
+        lambda: trajectory.save_animation(trajectory_result("pca"), str(tmp_path / "t.gif"), frames=3, lang="zh"))
+    assert not missing and open(gif, "rb").read(6) == b"GIF89a"
+    with pytest.raises(ConfigError, match="lang: unknown language 'fr'"):
+        trajectory.save_animation(trajectory_result("pca"), str(tmp_path / "u.gif"), lang="fr")
+    assert not (tmp_path / "u.gif").exists()
+
+
+def test_what_the_network_saw_in_chinese(tmp_path):
+    font = chinese_font_or_skip()
+    seen, original = np.zeros((28, 28)), np.ones((40, 30))
+    seen[8:20, 12:16] = 1.0
+    probs = [0.01] * 10
+    probs[7] = 0.91
+    result = {"digit": 7, "prob": 0.91, "probs": probs}
+    fig, missing = drawn_without_missing_glyphs(
+        lambda: save_figure(figure_seen(seen, result, original=original, lang="zh"), tmp_path, "seen") and
+        figure_seen(seen, result, original=original, lang="zh"))
+    assert not missing
+    yours, net, bars = fig.axes
+    assert yours.get_title() == "你的图片（30×40）"
+    assert net.get_title() == "网络的输入\n28×28（裁剪、20 像素、居中）"
+    assert net.title.get_linespacing() == lang.CJK_LINESPACING  # the two lines do not touch
+    assert bars.get_title() == "猜测：7（91%）" and bars.get_xlabel() == "概率"
+    for t in texts(fig):
+        assert t.get_fontfamily()[0] == font, t.get_text()
+    course = figure_seen(seen, result, preprocess="course", lang="zh")
+    assert course.axes[0].get_title() == "网络的输入\n28×28（整张图缩放）"
+    assert figure_seen(seen, result, lang="en").axes[1].get_title() == "guess: 7 (91%)"

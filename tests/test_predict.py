@@ -10,6 +10,10 @@ import paddle
 import pytest
 from PIL import Image
 
+from paddle_mnist import api
+from paddle_mnist.analysis.digits import figure_seen
+from paddle_mnist.analysis.lang import chinese_font
+from paddle_mnist.cli import main
 from paddle_mnist.core.checkpoints import save_safetensors
 from paddle_mnist.core.errors import ConfigError, DataError
 from paddle_mnist.core.model import build_model
@@ -215,6 +219,32 @@ def test_predict_accepts_paths_pil_images_and_arrays(tmp_path, trained):
     for r in results[1:]:
         np.testing.assert_allclose(r["probs"], results[0]["probs"], atol=1e-5)
     assert predict(trained["model"], []) == []
+
+
+def test_predict_show_saves_what_the_network_saw_in_the_language_asked(tmp_path, trained, monkeypatch):
+    """api.predict(show=DIR, lang=...) and `predict --show DIR --lang zh` (in-process): one figure
+    per image, named by its file's stem, drawn in the language asked; without show nothing is drawn."""
+    drawn = []
+    monkeypatch.setattr(api, "figure_seen", lambda *a, **k: drawn.append(k["lang"]) or figure_seen(*a, **k))
+    monkeypatch.delenv("PADDLE_MNIST_LANG", raising=False)
+    path = write_pngs(tmp_path / "imgs", trained["x"][:1])[0]
+    results = api.predict(trained["run"], [path, path, trained["x"][1]], show=str(tmp_path / "seen"), lang="en")
+    assert [os.path.basename(r["seen"]) for r in results] == ["digit00.png", "digit00-1.png", "image2.png"]
+    assert [r["digit"] for r in results] == [r["digit"] for r in predict(trained["run"], [path, path, trained["x"][1]])]
+    with Image.open(results[0]["seen"]) as im:
+        assert im.format == "PNG"
+    assert drawn == ["en"] * 3
+    assert "seen" not in api.predict(trained["model"], path)[0] and len(drawn) == 3  # nothing drawn
+    with pytest.raises(ConfigError, match="^lang: unknown language 'fr'"):
+        api.predict(trained["run"], path, show=str(tmp_path / "never"), lang="fr")
+    assert not (tmp_path / "never").exists()  # refused before anything was written
+    try:
+        chinese_font()
+    except ConfigError:
+        pytest.skip('no Chinese font here (pip install "paddle_mnist[zh]")')
+    assert main(["predict", "--checkpoint", str(trained["run"]), path, "--show", str(tmp_path / "zh"),
+                 "--lang", "zh"]) == 0
+    assert drawn[-1] == "zh" and os.listdir(tmp_path / "zh") == ["digit00.png"]
 
 
 @pytest.mark.slow

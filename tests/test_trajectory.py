@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
+from paddle_mnist.cli import main
+from paddle_mnist.cli import trajectory as cli_trajectory
 from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.core.trajectory_log import TRAJECTORY_FILE, read_points
 from paddle_mnist.runners.train import train
@@ -171,6 +173,21 @@ def test_cli_refuses_runs_without_a_shared_start_or_a_path(tmp_path):
     assert bare.returncode == 1 and "bare saved no trajectory" in bare.stderr
     plane = run_cli("trajectory", tmp_path, "--plane", "ends:sgd", cwd=tmp_path)
     assert plane.returncode == 1 and "--plane must be pca or ends:RUN_A,RUN_B" in plane.stderr
+
+
+def test_cli_passes_lang_on(tmp_path, monkeypatch, capsys):
+    """`trajectory --lang zh` asks for the figures in Chinese; without it the library decides
+    ($PADDLE_MNIST_LANG, else English)."""
+    asked = []
+
+    def fake(path, **options):
+        asked.append(options["lang"])
+        return {"plane": "ends", "origin": {"loss": 2.3, "accuracy": 0.1}, "images": 10, "runs": [], "files": []}
+
+    monkeypatch.setattr(cli_trajectory, "trajectory", fake)
+    assert main(["trajectory", str(tmp_path), "--lang", "zh"]) == 0
+    assert main(["trajectory", str(tmp_path)]) == 0
+    assert asked == ["zh", None] and "start: loss 2.3" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -13,12 +13,14 @@ import os
 
 import matplotlib
 from matplotlib import font_manager
+from matplotlib.text import Text
 
 from paddle_mnist.core.errors import ConfigError
 
 LANGS = ("en", "zh")
 ENV = "PADDLE_MNIST_LANG"
 FONT_EXTRA = 'pip install "paddle_mnist[zh]"'
+CJK_LINESPACING = 1.5  # matplotlib's 1.2 spaces lines for Latin letters: Chinese ones would touch
 # Chinese fonts a system may have, best first (Noto/Source Han are the same design under two names)
 SYSTEM_CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN",
                     "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Microsoft YaHei", "SimHei", "PingFang SC",
@@ -176,6 +178,33 @@ PHRASES = {
     "lrf_title": ("LR range test: {optimizer}, {model}, batch {batch}",
                   "学习率范围测试：{optimizer}，{model}，批大小 {batch}"),
     "lrf_stopped": ("stopped at lr {lr:.2g}: diverged", "在学习率 {lr:.2g} 处停止：发散"),
+    # trajectory.py
+    "traj_title": ("{runs} from one start on the loss surface of the {model} ({plane}; loss on {images} training images)",
+                   "{runs}从同一起点出发，走在 {model} 的损失曲面上（{plane}；损失基于 {images} 张训练图片）"),
+    "traj_one_run": ("1 run", "1 个运行"),
+    "traj_runs": ("{n} runs", "{n} 个运行"),
+    "traj_pca_plane": ("PCA plane", "PCA 平面"),
+    "traj_ends_plane": ("plane through the start and the ends of {a} and {b}", "过起点及 {a}、{b} 终点的平面"),
+    "traj_pc": ("PC{i} ({share:.1%} of the variance)", "主成分 {i}（占方差的 {share:.1%}）"),
+    "traj_direction_1": ("direction 1: start → end of {a}", "方向 1：起点 → {a} 的终点"),
+    "traj_direction_2": ("direction 2: towards the end of {b} (orthogonal to 1)", "方向 2：指向 {b} 的终点（与方向 1 正交）"),
+    "traj_end_label": ("{name}\nloss {loss:.3g}", "{name}\n损失 {loss:.3g}"),
+    "traj_start_label": ("start\nloss {loss:.3g}", "起点\n损失 {loss:.3g}"),
+    "traj_plane_loss": ("loss on the plane at the point's projection", "该点投影到平面处的损失"),
+    "traj_own_loss": ("the saved weights' own loss", "保存的权重自身的损失"),
+    "traj_shadow_title": ("how much the plane shows\non the dashed line the contour is the run's real loss;\n"
+                          "the farthest saved point lies {worst:.3g} off the plane",
+                          "平面能反映多少\n落在虚线上：等高线就是运行真实的损失；\n离平面最远的保存点相距 {worst:.3g}"),
+    "traj_start": ("start (the shared initial weights)", "起点（共同的初始权重）"),
+    "traj_epoch_end": ("end of an epoch (the optimizer's marker)", "一轮结束（该优化器的标记）"),
+    "traj_step": ("step {step} of {last}", "第 {step} 步，共 {last} 步"),
+    # digits.py
+    "seen_yours": ("your image ({w}×{h})", "你的图片（{w}×{h}）"),
+    "seen_input": ("the network's input\n28×28 ({how})", "网络的输入\n28×28（{how}）"),
+    "seen_mnist": ("cropped, 20 px, centred", "裁剪、20 像素、居中"),
+    "seen_course": ("whole image resized", "整张图缩放"),
+    "seen_guess": ("guess: {digit} ({prob:.0%})", "猜测：{digit}（{prob:.0%}）"),
+    "seen_probability": ("probability", "概率"),
     # live.py
     "live_runs": ("Training loss, live: {done} of {n} runs finished", "训练损失（实时）：{n} 个运行中已完成 {done} 个"),
     "live_one": ("Training loss, live: step {step} of {total}", "训练损失（实时）：第 {step} 步，共 {total} 步"),
@@ -253,6 +282,17 @@ def localized(figure_function):
             for ax in fig.axes:  # tick labels are made lazily: make them now, in this font
                 ax.xaxis.get_major_ticks()
                 ax.yaxis.get_major_ticks()
+        if lang == "zh":
+            spread_lines(fig)
         return fig
 
     return draw
+
+
+def spread_lines(fig):
+    """More room between the lines of every text of several lines: matplotlib spaces them by the
+    height of Latin letters, and taller Chinese characters would touch the next line (and the first
+    line would stick out of the text's box, where a tight layout clips it)."""
+    for text in fig.findobj(Text):
+        if "\n" in text.get_text():
+            text.set_linespacing(CJK_LINESPACING)

@@ -5,11 +5,13 @@ optimizer's colour, from the shared start (a star at the origin) to its end (lab
 at every epoch's end. Right: each saved point's own loss against the plane's loss at its projection:
 on the diagonal the contour under the path is the loss the run really had; off it, the plane is only
 a shadow of where the run went. ``save_animation`` writes the paths advancing together as a GIF.
+Both take ``lang`` ("en" or "zh", see ``lang.py``).
 """
 
 import logging
 import os
 
+import matplotlib
 import numpy as np
 from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib import colormaps
@@ -18,6 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patheffects import withStroke
 from matplotlib.ticker import LogLocator, NullFormatter
 
+from paddle_mnist.analysis.lang import check_lang, font_rc, localized, translator
 from paddle_mnist.analysis.style import (LINESTYLES, figure_legend, lr_colours, new_figure, optimizer_colours,
                                          optimizer_markers)
 from paddle_mnist.core.files import atomic_path
@@ -41,14 +44,14 @@ def run_styles(runs):
     return styles
 
 
-def axis_labels(result):
+def axis_labels(result, tr):
     if result["plane"] == "pca":
-        return [f"PC{i + 1} ({v:.1%} of the variance)" for i, v in enumerate(result["explained_variance"])]
+        return [tr("traj_pc", i=i + 1, share=v) for i, v in enumerate(result["explained_variance"])]
     a, b = result["ends"]
-    return [f"direction 1: start → end of {a}", f"direction 2: towards the end of {b} (orthogonal to 1)"]
+    return [tr("traj_direction_1", a=a), tr("traj_direction_2", b=b)]
 
 
-def draw_surface(ax, result):
+def draw_surface(ax, result, tr):
     """The plane's loss as filled contours (log scale) with thin lines; returns the contour set."""
     grid = result["grid"]
     loss = np.array([[np.nan if v is None else v for v in row] for row in grid["loss"]], dtype=float)
@@ -58,7 +61,7 @@ def draw_surface(ax, result):
     a, b = np.meshgrid(grid["alphas"], grid["betas"])
     filled = ax.contourf(a, b, np.clip(loss, low, high), levels=levels, norm=LogNorm(low, high), cmap=SURFACE)
     ax.contour(a, b, loss, levels=levels, colors="white", linewidths=0.5, alpha=0.7)
-    x_label, y_label = axis_labels(result)
+    x_label, y_label = axis_labels(result, tr)
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
     ax.set_xlim(grid["alphas"][0], grid["alphas"][-1])
@@ -66,7 +69,7 @@ def draw_surface(ax, result):
     return filled
 
 
-def draw_paths(ax, result, styles, marks=True):
+def draw_paths(ax, result, styles, tr, marks=True):
     """Each run's path and the start; with `marks`, the epoch marks and the labelled start and ends
     (an animation adds them as it goes). Returns {name: Line2D}."""
     lines, labels = {}, []
@@ -81,10 +84,10 @@ def draw_paths(ax, result, styles, marks=True):
             ends = p[run["epoch_ends"]]
             ax.plot(ends[:, 0], ends[:, 1], marker=marker, color=colour, markeredgecolor="white", markersize=7,
                     linestyle="none", zorder=5.5)
-            labels.append((p[-1], f"{run['name']}\nloss {run['own_loss'][-1]:.3g}", colour))
+            labels.append((p[-1], tr("traj_end_label", name=run["name"], loss=run["own_loss"][-1]), colour))
     ax.plot([0], [0], **START)
     if marks:
-        labels.append((np.zeros(2), f"start\nloss {result['origin']['loss']:.3g}", "black"))
+        labels.append((np.zeros(2), tr("traj_start_label", loss=result["origin"]["loss"]), "black"))
         place_labels(ax, labels, [np.array(run["points"]) for run in result["runs"]])
     return lines
 
@@ -130,7 +133,7 @@ def _densify(points, per_segment=20):
     return np.concatenate(segments + [points[-1:]])
 
 
-def draw_shadow_check(ax, result, styles):
+def draw_shadow_check(ax, result, styles, tr):
     """Each saved point's own loss (y) against the plane's loss at its projection (x)."""
     values = []
     for run in result["runs"]:
@@ -143,48 +146,66 @@ def draw_shadow_check(ax, result, styles):
     lo, hi = np.min(values) * 0.8, np.max(values) * 1.25
     ax.plot([lo, hi], [lo, hi], color="0.4", lw=1, linestyle="--", zorder=0)
     ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), aspect="equal",
-           xlabel="loss on the plane at the point's projection", ylabel="the saved weights' own loss")
+           xlabel=tr("traj_plane_loss"), ylabel=tr("traj_own_loss"))
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_locator(LogLocator(subs=(1, 2, 5)))
         axis.set_major_formatter("{x:.2g}")
         axis.set_minor_formatter(NullFormatter())
     worst = max(max(run["off_plane"]) for run in result["runs"])
-    ax.set_title(f"how much the plane shows\non the dashed line the contour is the run's real loss;\n"
-                 f"the farthest saved point lies {worst:.3g} off the plane", fontsize=9)
+    ax.set_title(tr("traj_shadow_title", worst=worst), fontsize=9)
 
 
-def title(result):
+def title(result, tr):
     n = len(result["runs"])
-    ends = " and ".join(result["ends"] or [])
-    plane = "PCA plane" if result["plane"] == "pca" else f"plane through the start and the ends of {ends}"
-    return (f"{n} run{'s' if n > 1 else ''} from one start on the loss surface of the {result['model']} "
-            f"({plane}; loss on {result['images']} training images)")
+    runs = tr("traj_runs", n=n) if n > 1 else tr("traj_one_run")
+    plane = tr("traj_pca_plane") if result["plane"] == "pca" else tr("traj_ends_plane", a=result["ends"][0],
+                                                                   b=result["ends"][1])
+    return tr("traj_title", runs=runs, model=result["model"], plane=plane, images=result["images"])
 
 
-def figure_trajectory(result, show=False):
+@localized
+def figure_trajectory(result, show=False, lang=None):
     """The trajectory figure (see the module docstring) from a trajectory JSON's content."""
+    tr = translator(lang)
     styles = run_styles(result["runs"])
     fig = new_figure((12.5, 6.0), show)
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.55, 1]})
-    filled = draw_surface(left, result)
-    fig.colorbar(filled, ax=left, label="training loss (log scale)", format="{x:.2g}", shrink=0.9)
-    draw_paths(left, result, styles)
-    draw_shadow_check(right, result, styles)
-    fig.suptitle(title(result), fontsize=11)
-    marks = [Line2D([], [], label="start (the shared initial weights)", **START),
+    filled = draw_surface(left, result, tr)
+    fig.colorbar(filled, ax=left, label=tr("train_loss") + tr("log_scale"), format="{x:.2g}", shrink=0.9)
+    draw_paths(left, result, styles, tr)
+    draw_shadow_check(right, result, styles, tr)
+    fig.suptitle(title(result, tr), fontsize=11)
+    marks = [Line2D([], [], label=tr("traj_start"), **START),
              Line2D([], [], marker="o", color="0.3", markeredgecolor="white", linestyle="none", markersize=7,
-                    label="end of an epoch (the optimizer's marker)")]
+                    label=tr("traj_epoch_end"))]
     figure_legend(fig, [left], marks)
     return fig
 
 
-def save_animation(result, path, fps=8, frames=60):
+def save_animation(result, path, fps=8, frames=60, lang=None):
     """A GIF of the paths advancing together, step by step (Pillow through matplotlib); returns path."""
+    lang = check_lang(lang, option="lang")
+    with matplotlib.rc_context(font_rc(lang)):  # every frame is drawn in the language's font
+        animation = _animation(result, frames, translator(lang))
+        with atomic_path(path) as tmp:
+            gif = tmp + ".gif"  # Pillow reads the format from the name
+            try:
+                logging.getLogger("matplotlib.animation").setLevel(logging.WARNING)  # no "using PillowWriter" line
+                animation.save(gif, writer=PillowWriter(fps=fps))
+                os.replace(gif, tmp)
+            finally:
+                if os.path.exists(gif):
+                    os.remove(gif)
+    return path
+
+
+def _animation(result, frames, tr):
+    """The animation's figure: the surface once, each frame the paths up to one step."""
     styles = run_styles(result["runs"])
     fig = new_figure((7.5, 6.2))
     ax = fig.subplots()
-    draw_surface(ax, result)
-    lines = draw_paths(ax, result, styles, marks=False)
+    draw_surface(ax, result, tr)
+    lines = draw_paths(ax, result, styles, tr, marks=False)
     heads = {}
     for run in result["runs"]:
         colour, _, marker = styles[run["name"]]
@@ -200,17 +221,7 @@ def save_animation(result, path, fps=8, frames=60):
             p = np.array(run["points"])[np.array(run["steps"]) <= step]
             lines[run["name"]].set_data(p[:, 0], p[:, 1])
             heads[run["name"]].set_data(p[-1:, 0], p[-1:, 1])
-        caption.set_text(f"step {step} of {last}")
+        caption.set_text(tr("traj_step", step=step, last=last))
         return [*lines.values(), *heads.values(), caption]
 
-    animation = FuncAnimation(fig, frame, frames=moments, blit=False)
-    with atomic_path(path) as tmp:
-        gif = tmp + ".gif"  # Pillow reads the format from the name
-        try:
-            logging.getLogger("matplotlib.animation").setLevel(logging.WARNING)  # no "using PillowWriter" line
-            animation.save(gif, writer=PillowWriter(fps=fps))
-            os.replace(gif, tmp)
-        finally:
-            if os.path.exists(gif):
-                os.remove(gif)
-    return path
+    return FuncAnimation(fig, frame, frames=moments, blit=False)

@@ -2,12 +2,12 @@
 
 import os
 
-from paddle_mnist.analysis.digits import figure_seen
-from paddle_mnist.analysis.style import save_figure
+from paddle_mnist.api import predict
+from paddle_mnist.cli.common import add_lang_argument
 from paddle_mnist.core.files import ensure_writable_dir
-from paddle_mnist.core.images import PREPROCESS, load_gray
-from paddle_mnist.runners.predict import EXPORT_FORMATS, export, how_to_load, load_checkpoint, load_image, predict
+from paddle_mnist.core.images import PREPROCESS
 from paddle_mnist.core.model import MODELS
+from paddle_mnist.runners.predict import EXPORT_FORMATS, export, how_to_load
 
 
 def add_parser(subparsers):
@@ -28,6 +28,7 @@ def add_parser(subparsers):
                         "(default); course: resize the whole image to 28x28, as the course does")
     p.add_argument("--show", metavar="DIR", help="save DIR/<image>.png per image: your image, the 28x28 input "
                                                  "the network saw, and its guesses")
+    add_lang_argument(p)
     p.set_defaults(func=run_predict)
 
     p = subparsers.add_parser(
@@ -60,32 +61,16 @@ def _checkpoint_args(p):
 
 
 def run_predict(args):
-    net, name = load_checkpoint(args.checkpoint, args.model)
-    # a bad file (unreadable, no ink) stops here, before any output
-    images = [load_image(path, args.preprocess) for path in args.images]
     if args.show:
-        ensure_writable_dir(args.show, "--show")  # before any prediction is printed
-    results = predict(net, args.images, preprocess=args.preprocess)
-    seen = seen_names(args.images) if args.show else [None] * len(images)
-    for path, image, result, name in zip(args.images, images, results, seen):
+        ensure_writable_dir(args.show, "--show")  # named as typed, before any work
+    # a bad file (unreadable, no ink) stops predict before it returns: no line is printed
+    results = predict(args.checkpoint, args.images, args.model, args.preprocess, show=args.show, lang=args.lang)
+    for result in results:
         line = f"{result['file']}: {result['digit']} ({result['prob']:.1%})"
-        if name:
-            fig = figure_seen(image, result, original=load_gray(path), preprocess=args.preprocess)
-            (saved,) = save_figure(fig, args.show, name)
-            line += f"  [saw: {saved}]"
+        if "seen" in result:
+            line += f"  [saw: {result['seen']}]"
         print(line)
     return 0
-
-
-def seen_names(paths):
-    """One figure name per input, its file's stem, made unique when two inputs share a stem."""
-    names, used = [], set()
-    for i, path in enumerate(paths):
-        stem = os.path.splitext(os.path.basename(path))[0]
-        name = stem if stem not in used else f"{stem}-{i}"
-        used.add(name)
-        names.append(name)
-    return names
 
 
 def run_export(args):

@@ -4,7 +4,7 @@ the real loss surface (paddle_mnist.api.trajectory) from the command line."""
 import re
 
 from paddle_mnist.api import trajectory
-from paddle_mnist.cli.common import EXIT_OK
+from paddle_mnist.cli.common import EXIT_OK, add_lang_argument
 
 
 def add_parser(subparsers):
@@ -32,6 +32,7 @@ def add_parser(subparsers):
                    help="the runs' data file if it moved (default: the path in the records; checked by hash)")
     p.add_argument("--animate", action="store_true", help="also write trajectory.gif: the paths advancing together")
     p.add_argument("--format", default="png", help="figure formats, e.g. png,svg (default: png)")
+    add_lang_argument(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_trajectory)
 
@@ -39,7 +40,7 @@ def add_parser(subparsers):
 def run_trajectory(args):
     r = trajectory(args.path, runs=args.runs, plane=args.plane, span=args.range, grid=args.grid,
                    images=args.images, data=args.data, animate=args.animate, formats=args.format,
-                   progress=not args.quiet)
+                   progress=not args.quiet, lang=args.lang)
     if r["plane"] == "pca":
         print(f"PCA plane: the two directions explain {r['explained_variance'][0]:.1%} and "
               f"{r['explained_variance'][1]:.1%} of the saved weights' squared distance from the start")

@@ -144,6 +144,11 @@ def load_checkpoint(path, model=None):
 # ----------------------------------------------------------------------------- predict
 
 
+def as_image_list(images):
+    """One image (a path, a PIL image, an array) or several, as a list."""
+    return [images] if isinstance(images, (str, os.PathLike, Image.Image, np.ndarray)) else list(images)
+
+
 def predict(checkpoint, images, model=None, preprocess="mnist"):
     """Predict digits: a list of {file, digit, prob, probs} in the order of `images`.
 
@@ -152,14 +157,12 @@ def predict(checkpoint, images, model=None, preprocess="mnist"):
     the default: as MNIST was made; "course": the course's plain resize); `probs` are the ten
     softmax probabilities as a list.
     """
-    if isinstance(images, (str, os.PathLike, Image.Image, np.ndarray)):
-        images = [images]
+    images = as_image_list(images)
     if isinstance(checkpoint, paddle.nn.Layer):
         net = checkpoint
         net.eval()
     else:
         net, _ = load_checkpoint(checkpoint, model)
-    images = list(images)
     if not images:
         return []
     x = np.concatenate([load_image(im, preprocess) for im in images])
