@@ -136,15 +136,18 @@ def test_huge_lr_is_recorded_as_diverged(small, tmp_path):
 
 
 @pytest.mark.parametrize("bad, message", [
-    (dict(optimizer="adamm"), "--optimizer 'adamm' is unknown"),
-    (dict(lr=-1.0), "--lr must be a positive number"),
-    (dict(epochs=0), "--epochs must be a positive integer"),
-    (dict(schedule="zigzag"), "--schedule 'zigzag' is unknown"),
-    (dict(model="resnet"), "--model 'resnet' is unknown"),
+    (dict(optimizer="adamm"), "optimizer 'adamm' is unknown"),
+    (dict(lr=-1.0), "lr must be a positive number"),
+    (dict(epochs=0), "epochs must be a positive integer"),
+    (dict(schedule="zigzag"), "schedule 'zigzag' is unknown"),
+    (dict(model="resnet"), "model 'resnet' is unknown"),
+    (dict(lr_groups={"fc": -1}), "lr_groups fc=: the learning rate must be a positive number"),
 ])
-def test_bad_config_names_the_option(bad, message):
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+def test_bad_config_names_the_argument(bad, message):
+    """From Python the error names the argument (the command line shows its flag: test_cli...)."""
+    with pytest.raises(ConfigError, match="^" + message.replace("(", r"\(")) as e:
         TrainConfig(**bad).check()
+    assert e.value.option == next(iter(bad))
 
 
 @pytest.mark.slow
@@ -262,7 +265,7 @@ BAD_TRAIN_FLAGS = [
     (["--patience", "0"], "--patience must be a positive integer"),
     (["--grad-clip", "nan"], "--grad-clip must be a positive number"),
     (["--warmup-steps", "-1"], "--warmup-steps must be an integer >= 0"),
-    (["--lr-group", "conv=-1"], "--lr-group conv= must be a positive number, not -1.0"),
+    (["--lr-group", "conv=-1"], "--lr-group conv=: the learning rate must be a positive number, not -1.0"),
 ]
 
 

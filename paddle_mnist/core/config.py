@@ -25,7 +25,8 @@ from paddle_mnist.core.schedules import SCHEDULES, build_schedule, step_after_ba
 COURSE_LR = 0.01  # the course compares its optimizers at this lr: compare's runs without --lr/--lrs
 
 
-# ---- checks: each returns nothing and raises ConfigError naming the flag ----
+# ---- checks: each raises a ConfigError naming the argument ("seed must be ..."); the command
+# line shows the flag the user typed instead (cli/common.as_flags) ----
 
 def _one_of(choices):
     return lambda flag, value: checks.one_of(flag, value, choices)
@@ -47,23 +48,25 @@ def _number(*, integer=False, zero_ok=False, high=None):
 
 def _mapping(flag, value):
     if not isinstance(value, dict):
-        raise ConfigError(f"{flag} must be a mapping of key=value, not {value!r}")
+        raise ConfigError(f"{flag} must be a mapping of key=value, not {value!r}", option=flag)
 
 
 def _lr_groups(flag, value):
     _mapping(flag, value)
     for prefix, lr in value.items():
-        _number()(f"{flag} {prefix}=", lr)
+        if not checks.is_number(lr) or lr <= 0:
+            raise ConfigError(f"{flag} {prefix}=: the learning rate must be a positive number, not {lr!r}",
+                              option=flag)
 
 
 def _text(flag, value):
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"{flag} must be a non-empty text, not {value!r}")
+        raise ConfigError(f"{flag} must be a non-empty text, not {value!r}", option=flag)
 
 
 def _flag_value(flag, value):
     if not isinstance(value, bool):
-        raise ConfigError(f"{flag} must be True or False, not {value!r}")
+        raise ConfigError(f"{flag} must be True or False, not {value!r}", option=flag)
 
 
 def parse_lr_groups(items):
@@ -153,12 +156,12 @@ class TrainConfig:
                                       metavar="EVERY", check=_number(integer=True))
 
     def check(self, steps_per_epoch=None):
-        """Refuse impossible values with the flag's name; with `steps_per_epoch`, also every lr of
+        """Refuse impossible values, naming the argument; with `steps_per_epoch`, also every lr of
         the schedule over the whole run (cheap to compute) must be finite and positive."""
         for f in fields(self):
             value = getattr(self, f.name)
             if value is not None or f.default is not None:
-                f.metadata["check"](flag_of(f), value)
+                f.metadata["check"](f.name, value)
         valid = optimizer_keywords(self.optimizer)
         for key in self.opt_args:
             if key not in valid:
