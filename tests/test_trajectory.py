@@ -71,7 +71,7 @@ def test_train_saves_the_weights_at_every_step_multiple_and_epoch_end(tmp_path):
     assert not np.array_equal(weights[0], weights[-1])
     with pytest.raises(ConfigError, match="--trajectory needs a run folder"):
         train({**SYNTH, "trajectory": 4}, progress=False)
-    with pytest.raises(ConfigError, match="--trajectory must be a positive integer"):
+    with pytest.raises(ConfigError, match="^trajectory must be a positive integer"):
         train({**SYNTH, "trajectory": 0, "out": str(tmp_path / "z")}, progress=False)
 
 
