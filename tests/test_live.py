@@ -47,10 +47,25 @@ def test_live_figure_and_text_from_a_record(tmp_path):
     ax = fig.axes[0]
     assert ax.get_xlim() == (0, 103)  # the whole run's steps: the axes do not move while it grows
     assert "step 60 of 100" in ax.get_title()
-    assert len(ax.lines) == 2 and len(ax.lines[0].get_xdata()) == 60  # every step, and its running mean
+    assert len(ax.lines) == 3 and len(ax.lines[0].get_xdata()) == 60  # every step, its running mean, its marker
+    assert list(ax.lines[2].get_xdata()) == [60]  # the marker: where the run is now
     text = live_text(curves)
     assert text.startswith(f"{record['name']}: step 60/100") and "lr 0.01" in text
     assert figure_live(curves, lang="zh").axes[0].get_title() == "训练损失（实时）：第 60 步，共 100 步"
+
+
+def test_end_markers_that_tie_sit_side_by_side():
+    losses = [1.0 / (1 + 0.1 * i) for i in range(100)]
+    far = [4 * x for x in losses]
+    curves = {name: {"losses": list(ls), "total": 100, "lr": 0.01, "valid_acc": None, "done": True}
+              for name, ls in (("momentum-lr0.01", losses), ("adagrad-lr0.01", losses), ("sgd-lr0.01", far),
+                               ("adam-lr0.01", losses))}
+    ax = figure_live(curves).axes[0]
+    ends = [(line.get_xdata()[0], line.get_ydata()[0]) for line in ax.lines if len(line.get_xdata()) == 1]
+    assert [x for x, _ in ends] == [100, 102.5, 100, 105]  # the three equal ones move 2.5 % apart; sgd stays
+    assert ends[0][1] == ends[1][1] == ends[3][1] and ends[2][1] == pytest.approx(4 * ends[0][1])
+    assert ax.get_xlim()[1] == pytest.approx(103 + 2 * 2.5)  # the last one is not clipped
+    assert [t.get_text().split(":")[0] for t in ax.get_legend().get_texts()] == list(curves)
 
 
 @pytest.mark.slow

@@ -226,7 +226,7 @@ def test_the_command_prints_a_summary(tmp_path):
 BAD = [
     (["--surface", "bowl"], "--surface 'bowl' is unknown"),
     (["--optimizers", "sgd,adamm"], "--optimizers 'adamm' is unknown"),
-    (["--optimizers", ","], "--optimizers: no optimizer given"),
+    (["--optimizers", ","], "--optimizers needs at least one optimizer"),
     (["--start", "1"], "--start must be two finite numbers"),
     (["--start", "a,b"], "--start must be two finite numbers"),
     (["--start", "nan,1"], "--start must be two finite numbers"),

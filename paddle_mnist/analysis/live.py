@@ -7,12 +7,14 @@ small and quick to draw: a live view redraws it about once a second while traini
 """
 
 import numpy as np
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from paddle_mnist.analysis.lang import localized, translator
 from paddle_mnist.analysis.style import LINESTYLES, NotebookFigure, optimizer_styles
 
 WINDOW = 20  # steps in the running mean, the dark line
+NUDGE = 0.025  # of the x range: how far an end marker moves right of another one it would cover
 
 
 def curve_of(record):
@@ -58,6 +60,7 @@ def figure_live(curves, *, lang=None):
     ax = fig.subplots()
     styles = optimizer_styles({name.split("-")[0] for name in curves})
     seen = {}  # optimizer -> how many of its runs are drawn: each gets the next line style
+    handles, ends = [], []
     for name, curve in curves.items():
         losses = np.array([np.nan if x is None else x for x in curve["losses"]], dtype=float)
         optimizer = name.split("-")[0]
@@ -69,12 +72,15 @@ def figure_live(curves, *, lang=None):
         loss = recent_loss(curve)
         share = len(losses) / max(curve["total"], 1)
         label = f"{name}: {loss:.3g}, {share:.0%}" if loss is not None else name
+        handles.append(Line2D([], [], color=colour, linestyle=style, linewidth=1.8, marker=marker, label=label))
         if len(losses):
             window = min(WINDOW, len(losses))
             mean = np.convolve(losses, np.ones(window) / window, "valid")  # NaN only where a window holds one
-            ax.plot(steps[window - 1:], mean, color=colour, linestyle=style, linewidth=1.8, label=label,
-                    marker=marker, markevery=[len(mean) - 1])  # the marker: where the run is now
-    ax.set_xlim(0, 1.03 * max([c["total"] for c in curves.values()] + [1]))  # room for the end markers
+            ax.plot(steps[window - 1:], mean, color=colour, linestyle=style, linewidth=1.8)
+            ends.append((len(losses), mean[-1], colour, marker))
+    longest = max([c["total"] for c in curves.values()] + [1])
+    _draw_ends(ax, ends, longest)
+    ax.set_xlim(0, 1.03 * longest + max(0, _most_tied(ends, longest) - 1) * NUDGE * longest)  # room for the ends
     if any(np.isfinite([x for c in curves.values() for x in c["losses"] if x is not None])):
         ax.set_yscale("log")
         ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))  # labels at 0.1, 0.2, 0.5, 1, 2, 5
@@ -92,7 +98,30 @@ def figure_live(curves, *, lang=None):
         ax.set_title(tr("live_done", n=len(curves)), fontsize=10)
     else:
         ax.set_title(tr("live_runs", done=done, n=len(curves)), fontsize=10)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    if handles:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     fig.text(0.01, 0.015, tr("live_note", window=WINDOW), fontsize=7, color="#555555")  # below the x label
     return fig
+
+
+def _covers(a, b, longest):
+    """Would end marker a sit on end marker b (near in steps, and within 5 % in loss)?"""
+    return abs(a[0] - b[0]) < NUDGE * longest and np.isfinite(a[1]) and np.isfinite(b[1]) \
+        and abs(np.log(a[1] / b[1])) < 0.05
+
+
+def _tied(ends, longest):
+    """For each end marker, how many earlier ones it would cover: it moves right by that many nudges."""
+    return [sum(_covers(end, other, longest) for other in ends[:i]) for i, end in enumerate(ends)]
+
+
+def _most_tied(ends, longest):
+    return max([t + 1 for t in _tied(ends, longest)] + [1])
+
+
+def _draw_ends(ax, ends, longest):
+    """Each run's marker where it is now; markers that would cover one another sit side by side."""
+    for (step, loss, colour, marker), moved in zip(ends, _tied(ends, longest)):
+        if np.isfinite(loss):
+            ax.plot([step + moved * NUDGE * longest], [loss], marker=marker, color=colour, markersize=7,
+                    markeredgecolor="white", linestyle="none", zorder=3)

@@ -6,21 +6,19 @@ scale. ``save_animation`` writes the same map as a GIF of the paths growing (mat
 with its Pillow writer: no ffmpeg needed).
 """
 
-import logging
 import math
-import os
 
 import matplotlib
 import numpy as np
-from matplotlib.animation import FuncAnimation, PillowWriter
+from matplotlib.animation import FuncAnimation
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from paddle_mnist.analysis.lang import check_lang, font_rc, localized, translator
-from paddle_mnist.analysis.style import DIVERGED, diverged_handle, new_figure, optimizer_colours, optimizer_markers
-from paddle_mnist.core.files import atomic_path
+from paddle_mnist.analysis.style import (DIVERGED, diverged_handle, new_figure, optimizer_colours, optimizer_markers,
+                                         save_gif)
 from paddle_mnist.core.surfaces import SURFACES, surface_values
 from paddle_mnist.schemas.paths import load_paths  # noqa: F401  (read a paths file, then draw it)
 
@@ -218,13 +216,4 @@ def save_animation(run, path, max_frames=40, fps=8, dpi=72, figsize=(6.4, 5.2), 
         return lines + ends + [clock]
 
     anim = FuncAnimation(fig, draw, frames=animation_steps(run["steps"], max_frames), blit=False)
-    with atomic_path(path) as tmp:
-        gif = tmp + ".gif"  # Pillow picks the format from the name's ending
-        try:
-            logging.getLogger("matplotlib.animation").setLevel(logging.WARNING)  # no "using PillowWriter" line
-            anim.save(gif, writer=PillowWriter(fps=fps), dpi=dpi)
-            os.replace(gif, tmp)
-        finally:
-            if os.path.exists(gif):
-                os.remove(gif)
-    return path
+    return save_gif(anim, path, fps=fps, dpi=dpi)

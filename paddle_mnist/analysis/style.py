@@ -5,11 +5,13 @@ display nor changes a notebook's backend; pyplot is used only when a caller asks
 """
 
 import io
+import logging
 import math
 import os
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.animation import PillowWriter
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -203,3 +205,17 @@ def save_figure(fig, out, name, formats=("png",)):
             fig.savefig(tmp, format=fmt, dpi=DPI)
         paths.append(path)
     return paths
+
+
+def save_gif(animation, path, fps=8, dpi=None):
+    """Write a matplotlib animation as a GIF (Pillow through matplotlib), atomically; returns path."""
+    with atomic_path(path) as tmp:
+        gif = tmp + ".gif"  # Pillow picks the format from the name's ending
+        try:
+            logging.getLogger("matplotlib.animation").setLevel(logging.WARNING)  # no "using PillowWriter" line
+            animation.save(gif, writer=PillowWriter(fps=fps), dpi=dpi)
+            os.replace(gif, tmp)
+        finally:
+            if os.path.exists(gif):
+                os.remove(gif)
+    return path

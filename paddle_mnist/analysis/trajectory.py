@@ -8,12 +8,10 @@ a shadow of where the run went. ``save_animation`` writes the paths advancing to
 Both take ``lang`` ("en" or "zh", see ``lang.py``).
 """
 
-import logging
-import os
 
 import matplotlib
 import numpy as np
-from matplotlib.animation import FuncAnimation, PillowWriter
+from matplotlib.animation import FuncAnimation
 from matplotlib import colormaps
 from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.lines import Line2D
@@ -22,8 +20,7 @@ from matplotlib.ticker import LogLocator, NullFormatter
 
 from paddle_mnist.analysis.lang import check_lang, font_rc, localized, translator
 from paddle_mnist.analysis.style import (LINESTYLES, figure_legend, lr_colours, new_figure, optimizer_colours,
-                                         optimizer_markers)
-from paddle_mnist.core.files import atomic_path
+                                         optimizer_markers, save_gif)
 
 HALO = [withStroke(linewidth=3.5, foreground="white")]  # a path stays visible on any shade
 SURFACE = ListedColormap(colormaps["Greys_r"](np.linspace(0.45, 1.0, 256)))  # grey valleys, white heights
@@ -186,17 +183,7 @@ def save_animation(result, path, fps=8, frames=60, lang=None):
     """A GIF of the paths advancing together, step by step (Pillow through matplotlib); returns path."""
     lang = check_lang(lang, option="lang")
     with matplotlib.rc_context(font_rc(lang)):  # every frame is drawn in the language's font
-        animation = _animation(result, frames, translator(lang))
-        with atomic_path(path) as tmp:
-            gif = tmp + ".gif"  # Pillow reads the format from the name
-            try:
-                logging.getLogger("matplotlib.animation").setLevel(logging.WARNING)  # no "using PillowWriter" line
-                animation.save(gif, writer=PillowWriter(fps=fps))
-                os.replace(gif, tmp)
-            finally:
-                if os.path.exists(gif):
-                    os.remove(gif)
-    return path
+        return save_gif(_animation(result, frames, translator(lang)), path, fps=fps)
 
 
 def _animation(result, frames, tr):

@@ -16,7 +16,7 @@ from paddle_mnist.analysis.style import (new_figure, optimizer_colours, optimize
                                          write_text)
 from paddle_mnist.core.errors import DataError
 from paddle_mnist.schemas.run import load_record
-from paddle_mnist.schemas.tune import CHANCE, COURSE_LR, is_tune_folder, load_tune  # noqa: F401  (read, then draw)
+from paddle_mnist.schemas.tune import CHANCE, is_tune_folder, load_tune  # noqa: F401  (read, then draw)
 
 TABLE_FILE = "tune.md"
 CHOSEN = dict(marker="*", markersize=14, markeredgecolor="black", markeredgewidth=0.8, linestyle="none",
@@ -106,7 +106,7 @@ def _final_panel(ax, result, looks, tr):
     ax.grid(True, axis="y", alpha=0.3)
     handles = [Line2D([], [], marker="o", color="0.3", label=tr("tuned_mean_std"))]
     if course:
-        handles.append(Line2D([], [], marker="o", color="0.3", markerfacecolor="white", label=f"lr {COURSE_LR:g}"))
+        handles.append(Line2D([], [], marker="o", color="0.3", markerfacecolor="white", label=f"lr {result['settings']['course_lr']:g}"))
     ax.figure.legend(handles=handles, fontsize=8, loc="outside lower right", frameon=False)
 
 
@@ -133,9 +133,10 @@ def figure_tune_sensitivity(result, records, show=False, lang=None):
 
 
 def table_markdown(result):
-    """The DeepOBS table: eval accuracy at each tuned lr (over seeds), at lr 0.01, and the trials."""
+    """The DeepOBS table: eval accuracy at each tuned lr (over seeds), at the course's lr, and the trials."""
     seeds = len(result["settings"].get("final_seeds") or [])
-    header = ["optimizer", "tuned lr", f"eval acc at tuned lr ({plural(seeds, 'seed')})", f"eval acc at lr {COURSE_LR:g}",
+    course_lr = result["settings"]["course_lr"]
+    header = ["optimizer", "tuned lr", f"eval acc at tuned lr ({plural(seeds, 'seed')})", f"eval acc at lr {course_lr:g}",
               "best trial (valid)", "expected best of 1 trial (valid)", "diverged trials"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for row in result.get("table") or []:

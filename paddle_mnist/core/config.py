@@ -23,6 +23,7 @@ from paddle_mnist.core.optim import OPTIMIZERS, check_optimizer, optimizer_keywo
 from paddle_mnist.core.schedules import SCHEDULES, build_schedule, step_after_batch, step_after_epoch
 
 COURSE_LR = 0.01  # the course compares its optimizers at this lr: compare's runs without --lr/--lrs
+COURSE_OPTIMIZERS = ("sgd", "momentum", "adagrad", "adam")  # the four the course compares
 
 
 # ---- checks: each raises a ConfigError naming the argument ("seed must be ..."); the command

@@ -79,6 +79,19 @@ def check_optimizer(name, option="--optimizer"):
     return spec
 
 
+def check_optimizers(option, optimizers):
+    """"sgd,adam" or a list -> the list of names (repeats dropped, order kept), each known to this Paddle."""
+    if isinstance(optimizers, str):
+        optimizers = [x.strip() for x in optimizers.split(",") if x.strip()]
+    names = list(dict.fromkeys(optimizers))
+    if not names:
+        raise ConfigError(f"{option} needs at least one optimizer, e.g. sgd,adam (choose from {', '.join(OPTIMIZERS)})",
+                          option=option)
+    for one in names:
+        check_optimizer(one, option)  # unknown, or missing from this Paddle
+    return names
+
+
 # Arguments build_optimizer sets itself; they are not `--opt` overrides.
 _OWN_ARGS = ("self", "learning_rate", "parameters", "weight_decay", "grad_clip", "name")
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, fields, replace
 from paddle_mnist.core.progress import tqdm
 
 from paddle_mnist.core.checkpoints import LAST_CHECKPOINT
-from paddle_mnist.core.config import COURSE_LR, SHORT, TrainConfig, config_id
+from paddle_mnist.core.config import COURSE_LR, COURSE_OPTIMIZERS, SHORT, TrainConfig, config_id
 from paddle_mnist.core.data import load_dataset
 from paddle_mnist.core.errors import ConfigError, PaddleMnistError
 from paddle_mnist.runners.executors import make_executor
@@ -36,7 +36,7 @@ LOCK_FILE = ".compare.lock"  # holds the owner's pid; the lock itself is the OS'
 
 # The course's two experiments: four optimizers at lr 0.01, and SGD at three learning rates.
 COURSE_EXPERIMENTS = [
-    {"optimizer": ["sgd", "momentum", "adagrad", "adam"], "lr": [COURSE_LR]},
+    {"optimizer": list(COURSE_OPTIMIZERS), "lr": [COURSE_LR]},
     {"optimizer": ["sgd"], "lr": [0.1, 0.01, 0.001]},
 ]
 

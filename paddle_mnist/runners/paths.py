@@ -31,14 +31,15 @@ import paddle
 from tqdm import tqdm
 
 from paddle_mnist.core import checks, runtime
+from paddle_mnist.core.config import COURSE_OPTIMIZERS
 from paddle_mnist.core.errors import ConfigError
 from paddle_mnist.core.files import ensure_writable_dir
-from paddle_mnist.core.optim import build_optimizer, check_optimizer, optimizer_keywords, parse_overrides
+from paddle_mnist.core.optim import build_optimizer, check_optimizers, optimizer_keywords, parse_overrides
 from paddle_mnist.core.options import Options, option
 from paddle_mnist.core.surfaces import SURFACES, surface_values
 from paddle_mnist.schemas.paths import SCHEMA, write_paths
 
-DEFAULT_OPTIMIZERS = ("sgd", "momentum", "adagrad", "adam")  # the course's four
+DEFAULT_OPTIMIZERS = COURSE_OPTIMIZERS
 LR_GRID = [float(v) for v in np.logspace(-4, 1, 20)]  # 1e-4 ... 10, 20 values: every optimizer's budget
 REACHED = 1e-3     # "reached the minimum": f - f* below this
 STATIONARY = 1e-3  # an end point farther than this from a critical point is still moving
@@ -99,16 +100,6 @@ def _surface(name, value):
     return value
 
 
-def _optimizers(name, value):
-    """"sgd,adam" or a list -> the list, each one known to this Paddle."""
-    names = [o.strip() for o in value.split(",") if o.strip()] if isinstance(value, str) else list(value)
-    if not names:
-        raise ConfigError(f"{name}: no optimizer given, e.g. sgd,adam", option=name)
-    for one in names:
-        check_optimizer(one, option=name)
-    return names
-
-
 def split_overrides(optimizers, overrides, name="opt"):
     """{name: the overrides it accepts}: an --opt key goes to every optimizer that has that option."""
     result = {one: {} for one in optimizers}
@@ -135,7 +126,7 @@ class PathsOptions(Options):
 
     surface: Union[str, list] = option("ravine", f"{', '.join(SURFACES)}, or all (default: ravine)", check=_surface)
     optimizers: Union[str, list] = option(DEFAULT_OPTIMIZERS, f"comma-separated (default: {','.join(DEFAULT_OPTIMIZERS)}"
-                                          "; see `paddle-mnist optimizers`)", check=_optimizers)
+                                          "; see `paddle-mnist optimizers`)", check=check_optimizers)
     steps: Optional[int] = option(None, "optimizer steps (default: the surface's own, 100; rosenbrock 500, beale 200)",
                                   check=partial(checks.whole, low=1))
     start: Union[str, list, None] = option(None, "start point (default: the surface's own; write --start=-1,2 when "

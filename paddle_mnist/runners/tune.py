@@ -22,14 +22,14 @@ import numpy as np
 
 from paddle_mnist.runners.compare import compare
 from paddle_mnist.core import checks
-from paddle_mnist.core.config import SEED_MAX, TrainConfig, config_id
+from paddle_mnist.core.config import COURSE_LR, COURSE_OPTIMIZERS, SEED_MAX, TrainConfig, config_id
 from paddle_mnist.core.errors import ConfigError, PaddleMnistError
-from paddle_mnist.core.optim import OPTIMIZERS, check_optimizer
+from paddle_mnist.core.optim import check_optimizer, check_optimizers
 from paddle_mnist.core.options import Options, option
 from paddle_mnist.schemas.run import FINISHED, find_records
-from paddle_mnist.schemas.tune import CHANCE, COURSE_LR, FINAL, SCHEMA, TRIALS, write_tune
+from paddle_mnist.schemas.tune import CHANCE, FINAL, SCHEMA, TRIALS, write_tune
 
-DEFAULT_OPTIMIZERS = ("sgd", "momentum", "adagrad", "adam")
+DEFAULT_OPTIMIZERS = COURSE_OPTIMIZERS
 DEFAULT_RANGE = (1e-5, 10.0)  # wide on purpose: no optimizer is helped by the author's prior
 LR_DIGITS = 3  # trial lrs are rounded to 3 significant digits: readable run names
 
@@ -92,19 +92,6 @@ def lr_ranges(spec, optimizers, option="lr_range"):
             raise ConfigError(f"{option}: {name} is given twice", option=option)
         own[name] = pair
     return {name: own.get(name, default) for name in optimizers}
-
-
-def check_optimizers(name, optimizers):
-    """"sgd,adam" or a list -> the list of names (repeats dropped), each known to this Paddle."""
-    if isinstance(optimizers, str):
-        optimizers = [x.strip() for x in optimizers.split(",") if x.strip()]
-    names = list(dict.fromkeys(optimizers))  # keep the order, drop repeats
-    if not names:
-        raise ConfigError(f"{name} needs at least one optimizer, e.g. sgd,adam (choose from {', '.join(OPTIMIZERS)})",
-                          option=name)
-    for one in names:
-        check_optimizer(one, name)  # unknown, or missing from this Paddle
-    return names
 
 
 def _directories(name, folders):

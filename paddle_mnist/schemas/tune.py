@@ -4,7 +4,8 @@ Layout (schema ``paddle_mnist.tune/1``; accuracies are fractions, ``run`` paths 
 tune folder)::
 
     settings    optimizers, budget, lr_ranges {NAME: [lo, hi]}, epochs, seed (of the trials),
-                final_seeds [seeds of the reruns], data, data_sha256, executor, shared (other fields)
+                final_seeds [seeds of the reruns], course_lr (the course's lr, 0.01, for the table's
+                comparison column), data, data_sha256, executor, shared (other fields)
     optimizers  {NAME: {"trials": [{"lr", "status", "valid_acc", "run"}, ...],
                         "expected_best": [{"k", "mean", "std"}, ...],
                         "chosen_lr": lr,
@@ -25,7 +26,6 @@ SCHEMA = "paddle_mnist.tune/1"
 TUNE_FILE = "tune.json"
 TRIALS, FINAL = "trials", "final"  # the two sweep folders inside a tune folder
 CHANCE = 0.1      # what a diverged run counts as: ten classes
-COURSE_LR = 0.01  # the one learning rate the course tried
 
 
 def is_tune_folder(directory):
